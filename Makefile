@@ -1,0 +1,82 @@
+# make run   — set everything up and serve the site on http://127.0.0.1:$(PORT) (gunicorn + whitenoise)
+# make test  — set everything up and run every check and test (SQLite, then PostgreSQL)
+# make bench — the performance benchmark (see README, Performance)
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+WORKERS ?= 2
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.PHONY: run test install install-test checks test-sqlite test-postgres deploy-check bench messages clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+	@command -v gettext >/dev/null 2>&1 && test -x /usr/bin/chromium || { \
+		echo "Installing Debian packages: chromium gettext"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium gettext >/dev/null; }
+
+run: install
+	@command -v msgfmt >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; }
+	DEBUG=true $(BIN)/python manage.py compilemessages --ignore=.venv -v 0
+	DEBUG=true $(BIN)/python manage.py migrate --noinput -v 0
+	DEBUG=true $(BIN)/python manage.py collectstatic --noinput -v 0
+	DEBUG=true $(BIN)/python manage.py seed_demo
+	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
+	DEBUG=true $(BIN)/gunicorn capgo_org.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --access-logfile - --capture-output
+
+checks: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py compilemessages --ignore=.venv -v 0
+	DEBUG=true $(BIN)/python manage.py check --fail-level WARNING
+	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
+	DEBUG=true $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
+	$(MAKE) --no-print-directory deploy-check
+
+# Production settings must pass Django's deployment checks with no warning.
+deploy-check:
+	DEBUG=false SECRET_KEY=ci-only-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKLMNOP \
+	ALLOWED_HOSTS=capgo-org.example HTTPS=true SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_INCLUDE_SUBDOMAINS=true \
+	$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+test-sqlite: install-test
+
+	REDIS_URL= TEST_REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL=sqlite:///:memory: $(BIN)/pytest $(PYTEST_ARGS)
+
+test-postgres: install-test
+	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(TEST_DATABASE_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+		REDIS_URL= TEST_REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -m "not browser" $(PYTEST_ARGS); \
+	elif [ "$$CI" = "true" ]; then \
+		echo "PostgreSQL at $(TEST_DATABASE_URL) is not reachable, and CI=true: failing."; exit 1; \
+	else \
+		echo "WARNING: PostgreSQL at $(TEST_DATABASE_URL) is not reachable; the PostgreSQL pass was NOT run."; \
+	fi
+
+test: checks test-sqlite test-postgres
+
+bench: install
+	$(BIN)/python bench/run.py
+
+messages: install-test
+	DEBUG=true $(BIN)/python manage.py makemessages -l de --ignore=.venv --ignore=bench --ignore=tests
+	DEBUG=true $(BIN)/python manage.py compilemessages --ignore=.venv
+
+clean:
+	rm -rf $(VENV) staticfiles db.sqlite3

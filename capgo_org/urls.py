@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from organizations.api.errors import not_found_view
+
+urlpatterns = [
+    path("", include("organizations.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("organizations.urls")),
+    # Anything else under the API prefixes is a JSON 404, not a page.
+    re_path(r"^(?:organization|apikey)(?:/.*)?$", not_found_view),
+]
+
+handler404 = "organizations.views.not_found"
+handler500 = "organizations.views.server_error"

@@ -1,0 +1,250 @@
+"""The JSON API. Views parse input, ask `access` for the organization, call a service, shape output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from organizations import services
+from organizations.access import org_for, visible_organizations
+from organizations.api import schema_docs as docs
+from organizations.api.serializers import (
+    ApiKeyCreateIn,
+    ApiKeyUpdateIn,
+    AuditListIn,
+    MemberInviteIn,
+    MemberRemoveIn,
+    OrganizationCreateIn,
+    OrganizationListIn,
+    OrganizationUpdateIn,
+    OrgIdIn,
+    api_key_json,
+    audit_json,
+    member_json,
+    organization_json,
+)
+from organizations.exceptions import ApiKeyNotFound, Invalid
+from organizations.models import ApiKey, ApiKeyOrgLimit, AuditEvent
+from organizations.roles import Action, Principal, check_key_mode
+
+
+class ApiView(APIView):
+    """Base for every API view: the principal, and parameters from the right place."""
+
+    def principal(self, request: Request) -> Principal:
+        return Principal(user=request.user, api_key=request.auth if isinstance(request.auth, ApiKey) else None)
+
+    def params(self, request: Request, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
+        """GET and DELETE read the query string (DELETE falls back to a JSON body); others the body."""
+        if request.method == "GET" or (request.method == "DELETE" and request.query_params):
+            data: Any = request.query_params.dict()
+        else:
+            data = request.data
+        serializer = serializer_class(data=data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def validated(self, request: Request, serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer
+
+
+# Organizations ---------------------------------------------------------------------------
+
+
+class OrganizationView(ApiView):
+    @extend_schema(**docs.org_get)
+    def get(self, request: Request) -> Response:
+        principal = self.principal(request)
+        params = self.params(request, OrganizationListIn)
+        if params.get("orgId"):
+            org, _role = org_for(principal, params["orgId"], Action.READ_ORG)
+            return Response({"data": organization_json(org, request)})
+        page, limit = params["page"], params["limit"]
+        qs = visible_organizations(principal)
+        total = qs.count()
+        rows = qs[page * limit : (page + 1) * limit] if page * limit < total else []
+        return Response(
+            {"data": [organization_json(o, request) for o in rows], "page": page, "limit": limit, "total": total}
+        )
+
+    @extend_schema(**docs.org_post)
+    def post(self, request: Request) -> Response:
+        principal = self.principal(request)
+        check_key_mode(principal, Action.CREATE_ORG)
+        data = self.validated(request, OrganizationCreateIn).validated_data
+        org = services.organization_create(
+            actor=principal,
+            name=data["name"],
+            management_email=data.get("management_email"),
+            website=data.get("website") or None,
+            logo_url=data.get("logo"),
+        )
+        return Response({"status": "Organization created", "id": org.id}, status=201)
+
+    @extend_schema(**docs.org_put)
+    def put(self, request: Request) -> Response:
+        principal = self.principal(request)
+        check_key_mode(principal, Action.UPDATE_ORG)
+        serializer = self.validated(request, OrganizationUpdateIn)
+        org, _role = org_for(principal, serializer.validated_data["orgId"], Action.UPDATE_ORG)
+        org = services.organization_update(actor=principal, org=org, changes=serializer.validated_changes())
+        return Response({"status": "Organization updated", "data": organization_json(org, request)})
+
+    @extend_schema(**docs.org_delete)
+    def delete(self, request: Request) -> Response:
+        principal = self.principal(request)
+        check_key_mode(principal, Action.DELETE_ORG)
+        params = self.params(request, OrgIdIn)
+        org, _role = org_for(principal, params["orgId"], Action.DELETE_ORG)
+        services.organization_delete(actor=principal, org=org)
+        return Response({"status": "Organization deleted", "id": params["orgId"]})
+
+
+# Members ---------------------------------------------------------------------------------
+
+
+class MembersView(ApiView):
+    @extend_schema(**docs.members_get)
+    def get(self, request: Request) -> Response:
+        params = self.params(request, OrgIdIn)
+        org, _role = org_for(self.principal(request), params["orgId"], Action.LIST_MEMBERS)
+        return Response({"data": [member_json(row, request) for row in services.member_rows(org)]})
+
+    @extend_schema(**docs.members_post)
+    def post(self, request: Request) -> Response:
+        principal = self.principal(request)
+        check_key_mode(principal, Action.MANAGE_MEMBERS)
+        data = self.validated(request, MemberInviteIn).validated_data
+        org, _role = org_for(principal, data["orgId"], Action.MANAGE_MEMBERS)
+        row = services.member_invite(actor=principal, org=org, email=data["email"], role=data["role"])
+        return Response({"status": "OK", "data": member_json(row, request)})
+
+    @extend_schema(**docs.members_delete)
+    def delete(self, request: Request) -> Response:
+        principal = self.principal(request)
+        check_key_mode(principal, Action.LEAVE)
+        params = self.params(request, MemberRemoveIn)
+        # Any member may call this (to leave); the service decides what this caller may remove.
+        org, _role = org_for(principal, params["orgId"], Action.LEAVE)
+        services.member_remove(actor=principal, org=org, email=params["email"])
+        return Response({"status": "OK"})
+
+
+class MemberAcceptView(ApiView):
+    @extend_schema(**docs.members_accept)
+    def post(self, request: Request) -> Response:
+        principal = self.principal(request)
+        check_key_mode(principal, Action.LEAVE)
+        data = self.validated(request, OrgIdIn).validated_data
+        invitation = services.pending_invitation_for(principal.user, data["orgId"])
+        key = principal.api_key
+        if (
+            invitation is not None
+            and key is not None
+            and key.is_limited
+            and invitation.organization_id not in key.limited_org_ids
+        ):
+            invitation = None
+        membership = services.invitation_accept(actor=principal, invitation=invitation)
+        row = services.MemberRow.of_membership(membership)
+        return Response({"status": "OK", "data": member_json(row, request)})
+
+
+# Audit log -------------------------------------------------------------------------------
+
+
+class AuditView(ApiView):
+    @extend_schema(**docs.audit_get)
+    def get(self, request: Request) -> Response:
+        params = self.params(request, AuditListIn)
+        org, _role = org_for(self.principal(request), params["orgId"], Action.READ_AUDIT)
+        qs = AuditEvent.objects.filter(org_id=org.id)
+        if params.get("tableName"):
+            qs = qs.filter(table_name=params["tableName"])
+        if params.get("operation"):
+            qs = qs.filter(operation=params["operation"])
+        page, limit = params["page"], params["limit"]
+        total = qs.count()
+        rows = qs.order_by("-created_at", "-id")[page * limit : (page + 1) * limit] if page * limit < total else []
+        return Response({"data": [audit_json(e) for e in rows], "total": total, "page": page, "limit": limit})
+
+
+# API keys --------------------------------------------------------------------------------
+
+
+def _keys_of(principal: Principal):  # noqa: ANN202 - a queryset of the caller's live keys
+    return (
+        ApiKey.objects.filter(user=principal.user, revoked_at__isnull=True)
+        .prefetch_related(Prefetch("org_limits", queryset=ApiKeyOrgLimit.objects.order_by("id")))
+        .order_by("created_at", "id")
+    )
+
+
+def _limits(key: ApiKey) -> list[str]:
+    return [limit.organization_id for limit in key.org_limits.all()]
+
+
+class ApiKeyListView(ApiView):
+    @extend_schema(**docs.apikey_list)
+    def get(self, request: Request) -> Response:
+        principal = self.principal(request)
+        check_key_mode(principal, Action.MANAGE_API_KEYS)
+        return Response({"data": [api_key_json(k, _limits(k)) for k in _keys_of(principal)]})
+
+    @extend_schema(**docs.apikey_create)
+    def post(self, request: Request) -> Response:
+        principal = self.principal(request)
+        check_key_mode(principal, Action.MANAGE_API_KEYS)
+        data = self.validated(request, ApiKeyCreateIn).validated_data
+        key, plaintext = services.api_key_create(
+            actor=principal,
+            user=principal.user,
+            name=data["name"],
+            mode=data["mode"],
+            limited_to_orgs=data["limited_to_orgs"],
+            expires_at=data.get("expires_at"),
+        )
+        key = _keys_of(principal).get(pk=key.pk)
+        return Response({"apikey": api_key_json(key, _limits(key), plaintext)}, status=201)
+
+
+class ApiKeyDetailView(ApiView):
+    def key(self, request: Request, key_id: str) -> tuple[Principal, ApiKey]:
+        principal = self.principal(request)
+        check_key_mode(principal, Action.MANAGE_API_KEYS)
+        key = _keys_of(principal).filter(pk=int(key_id)).first() if key_id.isdigit() and len(key_id) < 19 else None
+        if key is None:
+            raise ApiKeyNotFound(details={"id": key_id})
+        return principal, key
+
+    @extend_schema(**docs.apikey_get)
+    def get(self, request: Request, key_id: str) -> Response:
+        _principal, key = self.key(request, key_id)
+        return Response({"data": api_key_json(key, _limits(key))})
+
+    @extend_schema(**docs.apikey_put)
+    def put(self, request: Request, key_id: str) -> Response:
+        principal, key = self.key(request, key_id)
+        if not request.data:
+            raise Invalid("No valid fields provided for update", code="no_valid_fields_provided_for_update")
+        data = dict(self.validated(request, ApiKeyUpdateIn).validated_data)
+        regenerate = data.pop("regenerate", False)
+        if not data and not regenerate:
+            raise Invalid("No valid fields provided for update", code="no_valid_fields_provided_for_update")
+        key, plaintext = services.api_key_update(actor=principal, key=key, changes=data, regenerate=regenerate)
+        key = _keys_of(principal).get(pk=key.pk)
+        return Response({"apikey": api_key_json(key, _limits(key), plaintext)})
+
+    @extend_schema(**docs.apikey_delete)
+    def delete(self, request: Request, key_id: str) -> Response:
+        principal, key = self.key(request, key_id)
+        services.api_key_delete(actor=principal, key=key)
+        return Response({"success": True})

@@ -1,0 +1,286 @@
+"""The domain: users, organizations, memberships, invitations, API keys and the audit log."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from organizations import api_keys
+from organizations.roles import INVITE_PREFIX, KeyMode, Role
+
+
+def new_org_id() -> str:
+    return f"org_{uuid.uuid4().hex}"
+
+
+def logo_upload_to(instance: Organization, filename: str) -> str:
+    # Never a user-chosen name: the path is the organization id plus a random part.
+    return f"logos/{instance.id}/{secrets.token_hex(8)}.{filename.rsplit('.', 1)[-1].lower()}"
+
+
+def avatar_upload_to(instance: User, filename: str) -> str:
+    return f"avatars/{instance.id}/{secrets.token_hex(8)}.{filename.rsplit('.', 1)[-1].lower()}"
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("An email address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person. Logs in with their email address; ids are opaque UUIDs."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    email = models.EmailField(_("email address"), unique=True)
+    name = models.CharField(_("name"), max_length=150, blank=True)
+    avatar = models.ImageField(_("avatar"), upload_to=avatar_upload_to, blank=True)
+    language = models.CharField(_("language"), max_length=8, blank=True)
+    is_staff = models.BooleanField(_("staff status"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)
+
+
+class Organization(models.Model):
+    id = models.CharField(primary_key=True, max_length=40, default=new_org_id, editable=False)
+    name = models.CharField(_("name"), max_length=100)
+    management_email = models.EmailField(_("management email"))
+    website = models.URLField(_("website"), max_length=2000, blank=True, null=True)
+    # An uploaded logo (logo_file) wins over an https URL set through the API (logo_url).
+    logo_file = models.ImageField(_("logo"), upload_to=logo_upload_to, blank=True)
+    logo_url = models.URLField(_("logo URL"), max_length=2000, blank=True, null=True)
+    customer_id = models.CharField(max_length=100, blank=True, null=True, editable=False)
+    require_apikey_expiration = models.BooleanField(_("require API key expiration"), default=False)
+    max_apikey_expiration_days = models.PositiveSmallIntegerField(
+        _("maximum API key lifetime (days)"), blank=True, null=True
+    )
+    created_by = models.ForeignKey(
+        "User", on_delete=models.SET_NULL, null=True, related_name="+", db_index=False, editable=False
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("organization")
+        verbose_name_plural = _("organizations")
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["created_at", "id"], name="org_created_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_apikey_expiration_days__isnull=True)
+                | Q(max_apikey_expiration_days__gte=1, max_apikey_expiration_days__lte=365),
+                name="org_max_apikey_days_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """An accepted member of an organization. Pending people are Invitations."""
+
+    Role = Role
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="membership_one_per_user_org"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+        # (organization, user) is covered by the unique constraint, in that order for member lists.
+        indexes = [models.Index(fields=["organization", "role"], name="membership_org_role_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.organization_id} as {self.role}"
+
+
+class Invitation(models.Model):
+    """A pending (or finished) invitation of an email address to join with a role."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(_("email"))
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # The link carries a random token; only its hash is stored.
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "email"],
+                condition=Q(status="pending"),
+                name="invitation_one_pending_per_email",
+            ),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="invitation_role_valid"),
+        ]
+        indexes = [models.Index(fields=["organization", "status", "expires_at"], name="invitation_org_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.organization_id} ({self.role}, {self.status})"
+
+    @property
+    def display_role(self) -> str:
+        return INVITE_PREFIX + self.role
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at <= (now or timezone.now())
+
+
+class ApiKey(models.Model):
+    """A user's key for the API. Only the SHA-256 of the secret is stored."""
+
+    Mode = KeyMode
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(_("name"), max_length=100)
+    mode = models.CharField(_("mode"), max_length=10, choices=KeyMode.choices, default=KeyMode.ALL)
+    lookup = models.CharField(max_length=16, unique=True, editable=False)
+    digest = models.CharField(max_length=64, editable=False)
+    # is_limited stays true when every listed organization is deleted: such a key reaches nothing.
+    is_limited = models.BooleanField(default=False, editable=False)
+    limited_to_orgs = models.ManyToManyField(
+        Organization, through="ApiKeyOrgLimit", related_name="limited_api_keys", blank=True
+    )
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(mode__in=KeyMode.values), name="apikey_mode_valid"),
+        ]
+        indexes = [models.Index(fields=["user", "created_at"], name="apikey_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_preview})"
+
+    @property
+    def key_preview(self) -> str:
+        return api_keys.preview(self.lookup)
+
+    @cached_property
+    def limited_org_ids(self) -> frozenset[str]:
+        if not self.is_limited:
+            return frozenset()
+        return frozenset(self.org_limits.values_list("organization_id", flat=True))
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+
+class ApiKeyOrgLimit(models.Model):
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="org_limits")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "organization"], name="apikey_org_limit_unique")]
+
+
+class AuditEvent(models.Model):
+    """One change to an organization, membership, invitation or API key. Append-only.
+
+    Holds plain values, not foreign keys, so it outlives what it describes.
+    """
+
+    class Table(models.TextChoices):
+        ORGS = "orgs"
+        ORG_USERS = "org_users"
+        APIKEYS = "apikeys"
+
+    class Operation(models.TextChoices):
+        INSERT = "INSERT"
+        UPDATE = "UPDATE"
+        DELETE = "DELETE"
+
+    class ActorType(models.TextChoices):
+        USER = "user"
+        APIKEY = "apikey"
+        SYSTEM = "system"
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    org_id = models.CharField(max_length=40, null=True, blank=True)
+    table_name = models.CharField(max_length=20, choices=Table.choices)
+    record_id = models.CharField(max_length=64)
+    operation = models.CharField(max_length=10, choices=Operation.choices)
+    old_record = models.JSONField(null=True, blank=True)
+    new_record = models.JSONField(null=True, blank=True)
+    changed_fields = models.JSONField(null=True, blank=True)
+    actor_type = models.CharField(max_length=10, choices=ActorType.choices)
+    actor_user_id = models.CharField(max_length=64, null=True, blank=True)
+    actor_user_email = models.CharField(max_length=254, null=True, blank=True)
+    actor_apikey_id = models.BigIntegerField(null=True, blank=True)
+    actor_apikey_name = models.CharField(max_length=100, null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["org_id", "-created_at", "-id"], name="audit_org_created_idx"),
+            models.Index(fields=["org_id", "table_name", "operation", "-created_at"], name="audit_org_filter_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.table_name} {self.record_id}"

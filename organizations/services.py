@@ -1,0 +1,504 @@
+"""Every write that has a rule. Each runs in one transaction and records its audit event there.
+
+Callers (API views, pages, admin actions, commands) pass an already-authenticated `actor`
+(None means the system). Organization-level changes lock the organization row first, so two
+requests racing on the same organization's members run one after the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from organizations import api_keys, audit, emails
+from organizations.exceptions import (
+    Invalid,
+    InvitationNotFound,
+    LastSuperAdmin,
+    MemberNotFound,
+    OrgNotFound,
+)
+from organizations.models import ApiKey, ApiKeyOrgLimit, AuditEvent, Invitation, Membership, Organization, User
+from organizations.roles import Action, Principal, Role, authorize_member_change, check_key_mode
+
+Table = AuditEvent.Table
+Op = AuditEvent.Operation
+
+
+def _lock(org: Organization) -> Organization:
+    """Lock the organization row for the rest of the transaction (a no-op on SQLite)."""
+    return Organization.objects.select_for_update().get(pk=org.pk)
+
+
+# Organizations ---------------------------------------------------------------------------
+
+
+def organization_create(
+    *,
+    actor: Principal,
+    name: str,
+    management_email: str | None = None,
+    website: str | None = None,
+    logo_url: str | None = None,
+) -> Organization:
+    """Create an organization with the caller as its first super_admin."""
+    check_key_mode(actor, Action.CREATE_ORG)
+    with transaction.atomic():
+        org = Organization.objects.create(
+            name=name,
+            management_email=management_email or actor.user.email,
+            website=website,
+            logo_url=logo_url,
+            created_by=actor.user,
+        )
+        membership = Membership.objects.create(user=actor.user, organization=org, role=Role.SUPER_ADMIN)
+        audit.record(
+            actor, org_id=org.id, table=Table.ORGS, record_id=org.id, operation=Op.INSERT,
+            new=audit.organization_snapshot(org),
+        )  # fmt: skip
+        audit.record(
+            actor, org_id=org.id, table=Table.ORG_USERS, record_id=actor.user.pk, operation=Op.INSERT,
+            new=audit.membership_snapshot(membership),
+        )  # fmt: skip
+    return org
+
+
+ORG_EDITABLE_FIELDS = frozenset(
+    {"name", "management_email", "website", "logo_url", "require_apikey_expiration", "max_apikey_expiration_days"}
+)
+
+
+def organization_update(
+    *, actor: Principal | None, org: Organization, changes: dict[str, Any], logo_file: ContentFile | None = None
+) -> Organization:
+    """Apply validated `changes` (a subset of ORG_EDITABLE_FIELDS), and a new logo file if given."""
+    unknown = set(changes) - ORG_EDITABLE_FIELDS
+    if unknown:
+        raise Invalid(code="invalid_body", details={field: [_("This field cannot be changed.")] for field in unknown})
+    old_logo = None
+    with transaction.atomic():
+        org = _lock(org)
+        before = audit.organization_snapshot(org)
+        for field, value in changes.items():
+            setattr(org, field, value)
+        if logo_file is not None:
+            old_logo = org.logo_file.name or None
+            org.logo_file.save(logo_file.name or "logo.png", logo_file, save=False)
+        elif "logo_url" in changes and org.logo_file:
+            # Setting or clearing the logo through the API replaces an uploaded file.
+            old_logo = org.logo_file.name
+            org.logo_file = ""
+        after = audit.organization_snapshot(org)
+        if after != before or logo_file is not None:
+            org.save()
+            audit.record(
+                actor, org_id=org.id, table=Table.ORGS, record_id=org.id, operation=Op.UPDATE, old=before, new=after
+            )
+        if old_logo:
+            storage = org.logo_file.storage
+            transaction.on_commit(lambda: storage.delete(old_logo))
+    return org
+
+
+def organization_delete(*, actor: Principal | None, org: Organization) -> None:
+    """Delete an organization with its memberships, invitations and key limits. The audit log stays."""
+    with transaction.atomic():
+        org = _lock(org)
+        memberships = list(Membership.objects.select_related("user").filter(organization=org))
+        for membership in memberships:
+            audit.record(
+                actor, org_id=org.id, table=Table.ORG_USERS, record_id=membership.user_id, operation=Op.DELETE,
+                old=audit.membership_snapshot(membership),
+            )  # fmt: skip
+        audit.record(
+            actor, org_id=org.id, table=Table.ORGS, record_id=org.id, operation=Op.DELETE,
+            old=audit.organization_snapshot(org),
+        )  # fmt: skip
+        logo = org.logo_file.name or None
+        storage = org.logo_file.storage
+        org.delete()
+        if logo:
+            transaction.on_commit(lambda: storage.delete(logo))
+
+
+# Members and invitations -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """A row of the member list: an accepted member or a pending invitation."""
+
+    uid: str
+    email: str
+    image_url: str | None
+    role: str
+    is_tmp: bool
+    name: str = ""
+    expires_at: datetime | None = None
+    invitation_id: str | None = None
+
+    @classmethod
+    def of_membership(cls, membership: Membership) -> MemberRow:
+        user = membership.user
+        return cls(
+            uid=str(user.pk),
+            email=user.email,
+            image_url=user.avatar.url if user.avatar else None,
+            role=membership.role,
+            is_tmp=False,
+            name=user.name,
+        )
+
+    @classmethod
+    def of_invitation(cls, invitation: Invitation, user: User | None) -> MemberRow:
+        return cls(
+            uid=str(user.pk) if user else str(invitation.id),
+            email=invitation.email,
+            image_url=user.avatar.url if user and user.avatar else None,
+            role=invitation.display_role,
+            is_tmp=user is None,
+            name=user.name if user else "",
+            expires_at=invitation.expires_at,
+            invitation_id=str(invitation.id),
+        )
+
+
+def member_rows(org: Organization) -> list[MemberRow]:
+    """Members, then pending unexpired invitations: three queries whatever the size."""
+    memberships = Membership.objects.filter(organization=org).select_related("user").order_by("created_at", "id")
+    invitations = list(
+        Invitation.objects.filter(
+            organization=org, status=Invitation.Status.PENDING, expires_at__gt=timezone.now()
+        ).order_by("created_at")
+    )
+    users = {u.email: u for u in User.objects.filter(email__in=[i.email for i in invitations])} if invitations else {}
+    rows = [MemberRow.of_membership(m) for m in memberships]
+    rows += [MemberRow.of_invitation(i, users.get(i.email)) for i in invitations]
+    return rows
+
+
+def _last_super_admin_guard(org: Organization, membership: Membership) -> None:
+    """Refuse to demote or remove the only super_admin. The caller holds the org lock."""
+    if membership.role != Role.SUPER_ADMIN:
+        return
+    others = Membership.objects.filter(organization=org, role=Role.SUPER_ADMIN).exclude(pk=membership.pk)
+    if not others.exists():
+        raise LastSuperAdmin()
+
+
+def _role_of(org: Organization, user: User) -> str | None:
+    return Membership.objects.filter(organization=org, user=user).values_list("role", flat=True).first()
+
+
+def member_change_role(*, actor: Principal, org: Organization, membership: Membership, new_role: str) -> Membership:
+    """Change an accepted member's role under the role rules and the last-super_admin rule."""
+    with transaction.atomic():
+        org = _lock(org)
+        membership = Membership.objects.select_related("user").get(pk=membership.pk)
+        authorize_member_change(actor, _role_of(org, actor.user), target_role=membership.role, new_role=new_role)
+        if membership.role == new_role:
+            return membership
+        if new_role != Role.SUPER_ADMIN:
+            _last_super_admin_guard(org, membership)
+        before = audit.membership_snapshot(membership)
+        membership.role = new_role
+        membership.save(update_fields=["role", "updated_at"])
+        audit.record(
+            actor, org_id=org.id, table=Table.ORG_USERS, record_id=membership.user_id, operation=Op.UPDATE,
+            old=before, new=audit.membership_snapshot(membership),
+        )  # fmt: skip
+    return membership
+
+
+def _new_invitation_token() -> tuple[str, str]:
+    token = secrets.token_urlsafe(32)
+    return token, hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_by_token(token: str) -> Invitation | None:
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return Invitation.objects.select_related("organization", "invited_by").filter(token_hash=digest).first()
+
+
+def member_invite(*, actor: Principal, org: Organization, email: str, role: str) -> MemberRow:
+    """Invite `email` with `role`, resend a pending invitation, or change an existing member's role."""
+    email = email.strip().lower()
+    member = Membership.objects.select_related("user").filter(organization=org, user__email=email).first()
+    if member is not None:
+        return MemberRow.of_membership(member_change_role(actor=actor, org=org, membership=member, new_role=role))
+    with transaction.atomic():
+        org = _lock(org)
+        invitation = (
+            Invitation.objects.select_for_update()
+            .filter(organization=org, email=email, status=Invitation.Status.PENDING)
+            .first()
+        )
+        authorize_member_change(
+            actor, _role_of(org, actor.user), target_role=invitation.role if invitation else None, new_role=role
+        )
+        token, digest = _new_invitation_token()
+        expires_at = timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS)
+        if invitation is None:
+            invitation = Invitation.objects.create(
+                organization=org, email=email, role=role, token_hash=digest, invited_by=actor.user,
+                expires_at=expires_at,
+            )  # fmt: skip
+            audit.record(
+                actor, org_id=org.id, table=Table.ORG_USERS, record_id=invitation.id, operation=Op.INSERT,
+                new=audit.invitation_snapshot(invitation),
+            )  # fmt: skip
+        else:
+            before = audit.invitation_snapshot(invitation)
+            invitation.role = role
+            invitation.token_hash = digest
+            invitation.expires_at = expires_at
+            invitation.invited_by = actor.user
+            invitation.save()
+            audit.record(
+                actor, org_id=org.id, table=Table.ORG_USERS, record_id=invitation.id, operation=Op.UPDATE,
+                old=before, new=audit.invitation_snapshot(invitation),
+            )  # fmt: skip
+        invitation.organization = org
+        transaction.on_commit(lambda: emails.send_invitation(invitation, token, inviter=actor.user))
+    return MemberRow.of_invitation(invitation, User.objects.filter(email=email).first())
+
+
+def member_remove(*, actor: Principal, org: Organization, email: str) -> None:
+    """Remove a member, let a member leave, or cancel a pending invitation."""
+    email = email.strip().lower()
+    with transaction.atomic():
+        org = _lock(org)
+        actor_role = _role_of(org, actor.user)
+        membership = Membership.objects.select_related("user").filter(organization=org, user__email=email).first()
+        if membership is not None:
+            is_self = membership.user_id == actor.user.pk
+            authorize_member_change(actor, actor_role, target_role=membership.role, is_self=is_self)
+            _last_super_admin_guard(org, membership)
+            audit.record(
+                actor, org_id=org.id, table=Table.ORG_USERS, record_id=membership.user_id, operation=Op.DELETE,
+                old=audit.membership_snapshot(membership),
+            )  # fmt: skip
+            membership.delete()
+            return
+        invitation = Invitation.objects.filter(organization=org, email=email, status=Invitation.Status.PENDING).first()
+        if invitation is None:
+            # Same answer whether or not the address has an account anywhere.
+            authorize_member_change(actor, actor_role, target_role=None, new_role=Role.READ)
+            raise MemberNotFound()
+        authorize_member_change(actor, actor_role, target_role=None, new_role=invitation.role)
+        invitation_cancel(actor=actor, invitation=invitation)
+
+
+def invitation_cancel(*, actor: Principal | None, invitation: Invitation) -> Invitation:
+    """Cancel a pending invitation; its link stops working."""
+    with transaction.atomic():
+        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if invitation.status != Invitation.Status.PENDING:
+            raise InvitationNotFound()
+        before = audit.invitation_snapshot(invitation)
+        invitation.status = Invitation.Status.CANCELLED
+        invitation.save(update_fields=["status", "updated_at"])
+        audit.record(
+            actor, org_id=invitation.organization_id, table=Table.ORG_USERS, record_id=invitation.id,
+            operation=Op.UPDATE, old=before, new=audit.invitation_snapshot(invitation),
+        )  # fmt: skip
+    return invitation
+
+
+def pending_invitation_for(user: User, org_id: str) -> Invitation | None:
+    return (
+        Invitation.objects.select_related("organization")
+        .filter(organization_id=org_id, email=user.email, status=Invitation.Status.PENDING)
+        .first()
+    )
+
+
+def invitation_accept(*, actor: Principal, invitation: Invitation | None) -> Membership:
+    """The invited user accepts: only the invited address, once, before it expires."""
+    if invitation is None:
+        raise InvitationNotFound()
+    with transaction.atomic():
+        org = _lock(invitation.organization)
+        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if invitation.email != actor.user.email:
+            raise InvitationNotFound(_("This invitation was sent to another email address."))
+        if invitation.status == Invitation.Status.ACCEPTED:
+            raise InvitationNotFound(_("This invitation has already been accepted."))
+        if invitation.status == Invitation.Status.CANCELLED:
+            raise InvitationNotFound(_("This invitation has been cancelled."))
+        if invitation.is_expired():
+            raise InvitationNotFound(_("This invitation has expired. Ask for a new one."))
+        before = audit.invitation_snapshot(invitation)
+        invitation.status = Invitation.Status.ACCEPTED
+        invitation.save(update_fields=["status", "updated_at"])
+        audit.record(
+            actor, org_id=org.id, table=Table.ORG_USERS, record_id=invitation.id, operation=Op.UPDATE,
+            old=before, new=audit.invitation_snapshot(invitation),
+        )  # fmt: skip
+        membership, created = Membership.objects.get_or_create(
+            organization=org, user=actor.user, defaults={"role": invitation.role}
+        )
+        if created:
+            audit.record(
+                actor, org_id=org.id, table=Table.ORG_USERS, record_id=actor.user.pk, operation=Op.INSERT,
+                new=audit.membership_snapshot(membership),
+            )  # fmt: skip
+    return membership
+
+
+# API keys --------------------------------------------------------------------------------
+
+
+def _check_expiry_policy(orgs: Iterable[Organization], expires_at: datetime | None) -> None:
+    for org in orgs:
+        if org.require_apikey_expiration and expires_at is None:
+            raise Invalid(
+                _("Organization %(name)s requires API keys with an expiration date") % {"name": org.name},
+                code="expiration_required",
+                details={"org_id": org.id},
+            )
+        days = org.max_apikey_expiration_days
+        if days and expires_at is not None and expires_at > timezone.now() + timedelta(days=days):
+            raise Invalid(
+                _("API key expiration cannot exceed %(days)s days for this organization") % {"days": days},
+                code="expiration_exceeds_max",
+                details={"org_id": org.id, "max_days": days},
+            )
+
+
+def _orgs_for_limits(user: User, org_ids: Iterable[str]) -> list[Organization]:
+    """The caller's organizations among `org_ids`; any other id is 404 org_not_found."""
+    wanted = set(org_ids)
+    orgs = list(Organization.objects.filter(id__in=wanted, memberships__user=user))
+    missing = wanted - {o.id for o in orgs}
+    if missing:
+        raise OrgNotFound(details={"org_id": sorted(missing)[0]})
+    return orgs
+
+
+def _record_key_event(
+    actor: Principal | None,
+    key: ApiKey,
+    operation: str,
+    org_ids: Iterable[str],
+    old: audit.Snapshot | None,
+    new: audit.Snapshot | None,
+) -> None:
+    # One event per organization the key is limited to; an unlimited key's event has no org.
+    for org_id in sorted(set(org_ids)) or [None]:
+        audit.record(actor, org_id=org_id, table=Table.APIKEYS, record_id=key.pk, operation=operation, old=old, new=new)
+
+
+def _key_org_ids(key: ApiKey) -> list[str]:
+    return list(ApiKeyOrgLimit.objects.filter(api_key=key).values_list("organization_id", flat=True))
+
+
+def api_key_create(
+    *,
+    actor: Principal | None,
+    user: User,
+    name: str,
+    mode: str = ApiKey.Mode.ALL,
+    limited_to_orgs: Iterable[str] = (),
+    expires_at: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key for `user`. Returns the key and its plaintext, which is never available again."""
+    if actor is not None:
+        check_key_mode(actor, Action.MANAGE_API_KEYS)
+    if expires_at is not None and expires_at <= timezone.now():
+        raise Invalid(_("Expiration date must be in the future"), details={"expires_at": ["Must be in the future."]})
+    orgs = _orgs_for_limits(user, limited_to_orgs)
+    _check_expiry_policy(orgs, expires_at)
+    new = api_keys.generate_key()
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            user=user, name=name, mode=mode, lookup=new.lookup, digest=new.digest, expires_at=expires_at,
+            is_limited=bool(orgs),
+        )  # fmt: skip
+        ApiKeyOrgLimit.objects.bulk_create([ApiKeyOrgLimit(api_key=key, organization=o) for o in orgs])
+        org_ids = [o.id for o in orgs]
+        _record_key_event(actor, key, Op.INSERT, org_ids, None, audit.api_key_snapshot(key, org_ids))
+    return key, new.plaintext
+
+
+def api_key_update(
+    *,
+    actor: Principal | None,
+    key: ApiKey,
+    changes: dict[str, Any],
+    regenerate: bool = False,
+) -> tuple[ApiKey, str | None]:
+    """Change name, mode, limits or expiry; with `regenerate`, a new secret replaces the old at once."""
+    if actor is not None:
+        check_key_mode(actor, Action.MANAGE_API_KEYS)
+    plaintext = None
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().select_related("user").get(pk=key.pk)
+        old_org_ids = _key_org_ids(key)
+        before = audit.api_key_snapshot(key, old_org_ids)
+        new_org_ids = old_org_ids
+        if "expires_at" in changes:
+            expires_at = changes["expires_at"]
+            if expires_at is not None and expires_at <= timezone.now():
+                raise Invalid(
+                    _("Expiration date must be in the future"), details={"expires_at": ["Must be in the future."]}
+                )
+            key.expires_at = expires_at
+        if "limited_to_orgs" in changes:
+            orgs = _orgs_for_limits(key.user, changes["limited_to_orgs"])
+            new_org_ids = [o.id for o in orgs]
+        if "expires_at" in changes or "limited_to_orgs" in changes:
+            _check_expiry_policy(Organization.objects.filter(id__in=new_org_ids), key.expires_at)
+        if "name" in changes:
+            key.name = changes["name"]
+        if "mode" in changes:
+            key.mode = changes["mode"]
+        if "limited_to_orgs" in changes:
+            ApiKeyOrgLimit.objects.filter(api_key=key).delete()
+            ApiKeyOrgLimit.objects.bulk_create([ApiKeyOrgLimit(api_key=key, organization_id=o) for o in new_org_ids])
+            key.is_limited = bool(new_org_ids)
+        if regenerate:
+            new = api_keys.generate_key()
+            key.lookup, key.digest, plaintext = new.lookup, new.digest, new.plaintext
+        key.save()
+        after = audit.api_key_snapshot(key, new_org_ids)
+        if after != before or regenerate:
+            after_record = dict(after, regenerated=True) if regenerate else after
+            _record_key_event(actor, key, Op.UPDATE, set(old_org_ids) | set(new_org_ids), before, after_record)
+    key.__dict__.pop("limited_org_ids", None)
+    return key, plaintext
+
+
+def api_key_delete(*, actor: Principal | None, key: ApiKey) -> None:
+    """Delete a key; it stops working on its very next use."""
+    if actor is not None:
+        check_key_mode(actor, Action.MANAGE_API_KEYS)
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().get(pk=key.pk)
+        org_ids = _key_org_ids(key)
+        _record_key_event(actor, key, Op.DELETE, org_ids, audit.api_key_snapshot(key, org_ids), None)
+        key.delete()
+
+
+def api_key_revoke(*, actor: Principal | None, key: ApiKey) -> ApiKey:
+    """Revoke a key but keep its row (staff use this in the admin)."""
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().get(pk=key.pk)
+        if key.revoked_at is not None:
+            return key
+        org_ids = _key_org_ids(key)
+        before = audit.api_key_snapshot(key, org_ids)
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at", "updated_at"])
+        _record_key_event(actor, key, Op.UPDATE, org_ids, before, dict(before, revoked=True))
+    return key
