@@ -44,7 +44,7 @@ run: install
 checks: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python manage.py compilemessages --ignore=.venv -v 0
+	DEBUG=true $(BIN)/python manage.py compilemessages --ignore=.venv -v 0
 	DEBUG=true $(BIN)/python manage.py check --fail-level WARNING
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 	DEBUG=true $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null

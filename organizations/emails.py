@@ -29,7 +29,8 @@ def send_invitation(invitation: Invitation, token: str, *, inviter: User) -> Non
             "url": invitation_url(token),
             "expires_at": invitation.expires_at,
         }
-        subject = render_to_string("emails/invitation_subject.txt", context).strip()
+        # One line whatever the organization's name holds: a newline in a header is refused.
+        subject = " ".join(render_to_string("emails/invitation_subject.txt", context).split())
         text = render_to_string("emails/invitation.txt", context)
         html = render_to_string("emails/invitation.html", context)
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [invitation.email])

@@ -200,12 +200,22 @@ def _role_of(org: Organization, user: User) -> str | None:
     return Membership.objects.filter(organization=org, user=user).values_list("role", flat=True).first()
 
 
-def member_change_role(*, actor: Principal, org: Organization, membership: Membership, new_role: str) -> Membership:
-    """Change an accepted member's role under the role rules and the last-super_admin rule."""
+def member_change_role(
+    *, actor: Principal, org: Organization, membership: Membership, new_role: str, as_staff: bool = False
+) -> Membership:
+    """Change an accepted member's role under the role rules and the last-super_admin rule.
+
+    `as_staff` (the Django admin) skips only the caller's role check; the last-super_admin rule
+    and the audit event (with the staff user as actor) hold.
+    """
     with transaction.atomic():
         org = _lock(org)
-        membership = Membership.objects.select_related("user").get(pk=membership.pk)
-        authorize_member_change(actor, _role_of(org, actor.user), target_role=membership.role, new_role=new_role)
+        # Re-read under the lock: a concurrent request may have changed or removed the member.
+        membership = Membership.objects.select_related("user").filter(pk=membership.pk).first()
+        if membership is None:
+            raise MemberNotFound()
+        if not as_staff:
+            authorize_member_change(actor, _role_of(org, actor.user), target_role=membership.role, new_role=new_role)
         if membership.role == new_role:
             return membership
         if new_role != Role.SUPER_ADMIN:
@@ -269,12 +279,16 @@ def member_invite(*, actor: Principal, org: Organization, email: str, role: str)
                 old=before, new=audit.invitation_snapshot(invitation),
             )  # fmt: skip
         invitation.organization = org
-        transaction.on_commit(lambda: emails.send_invitation(invitation, token, inviter=actor.user))
+        # robust: a mail server outage is logged; the committed invitation stands and can be resent.
+        transaction.on_commit(lambda: emails.send_invitation(invitation, token, inviter=actor.user), robust=True)
     return MemberRow.of_invitation(invitation, User.objects.filter(email=email).first())
 
 
-def member_remove(*, actor: Principal, org: Organization, email: str) -> None:
-    """Remove a member, let a member leave, or cancel a pending invitation."""
+def member_remove(*, actor: Principal, org: Organization, email: str, as_staff: bool = False) -> None:
+    """Remove a member, let a member leave, or cancel a pending invitation.
+
+    `as_staff` (the Django admin) skips only the caller's role check, as in member_change_role.
+    """
     email = email.strip().lower()
     with transaction.atomic():
         org = _lock(org)
@@ -282,7 +296,8 @@ def member_remove(*, actor: Principal, org: Organization, email: str) -> None:
         membership = Membership.objects.select_related("user").filter(organization=org, user__email=email).first()
         if membership is not None:
             is_self = membership.user_id == actor.user.pk
-            authorize_member_change(actor, actor_role, target_role=membership.role, is_self=is_self)
+            if not as_staff:
+                authorize_member_change(actor, actor_role, target_role=membership.role, is_self=is_self)
             _last_super_admin_guard(org, membership)
             audit.record(
                 actor, org_id=org.id, table=Table.ORG_USERS, record_id=membership.user_id, operation=Op.DELETE,
@@ -293,9 +308,11 @@ def member_remove(*, actor: Principal, org: Organization, email: str) -> None:
         invitation = Invitation.objects.filter(organization=org, email=email, status=Invitation.Status.PENDING).first()
         if invitation is None:
             # Same answer whether or not the address has an account anywhere.
-            authorize_member_change(actor, actor_role, target_role=None, new_role=Role.READ)
+            if not as_staff:
+                authorize_member_change(actor, actor_role, target_role=None, new_role=Role.READ)
             raise MemberNotFound()
-        authorize_member_change(actor, actor_role, target_role=None, new_role=invitation.role)
+        if not as_staff:
+            authorize_member_change(actor, actor_role, target_role=None, new_role=invitation.role)
         invitation_cancel(actor=actor, invitation=invitation)
 
 

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from organizations import services
-from organizations.access import org_for, visible_organizations
+from organizations.access import check_expiry_policy, org_for, visible_organizations
 from organizations.api import schema_docs as docs
 from organizations.api.serializers import (
     ApiKeyCreateIn,
@@ -153,6 +153,8 @@ class MemberAcceptView(ApiView):
             and invitation.organization_id not in key.limited_org_ids
         ):
             invitation = None
+        if invitation is not None:
+            check_expiry_policy(principal, invitation.organization)
         membership = services.invitation_accept(actor=principal, invitation=invitation)
         row = services.MemberRow.of_membership(membership)
         return Response({"status": "OK", "data": member_json(row, request)})
