@@ -95,6 +95,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+            # Lets several deployments (or test runs) share one Redis database without sharing counters.
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default=""),
         }
     }
 else:
@@ -177,8 +179,12 @@ SPECTACULAR_SETTINGS = {
 }
 
 # API keys: rate limit per key and per client address for failed authentication.
-API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=100)
-AUTH_FAILURE_LIMIT_PER_MINUTE = env.int("AUTH_FAILURE_LIMIT_PER_MINUTE", default=30)
+# Under test, the suite sends thousands of requests a minute with a few keys from one address;
+# the tests of the limits set them explicitly (tests/test_ratelimit.py).
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=1_000_000 if TESTING else 100)
+# Per-key exceptions by key id, e.g. API_RATE_LIMIT_OVERRIDES="12=1000,15=10" (a larger plan, a noisy script).
+API_RATE_LIMIT_OVERRIDES = {k: int(v) for k, v in env.dict("API_RATE_LIMIT_OVERRIDES", default={}).items()}
+AUTH_FAILURE_LIMIT_PER_MINUTE = env.int("AUTH_FAILURE_LIMIT_PER_MINUTE", default=1_000_000 if TESTING else 30)
 # last_used_at is written at most once per this many seconds per key.
 API_KEY_LAST_USED_RESOLUTION = 60
 INVITATION_TTL_DAYS = 7
@@ -187,6 +193,8 @@ INVITATION_TTL_DAYS = 7
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Both login forms (pages and admin) post the email as `username`; axes would look for `email`.
+AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
@@ -213,10 +221,23 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# One pipeline for every log line: Django's own loggers propagate to the root handler, whose
+# filter takes keys, digests, password hashes and credentials out of messages and tracebacks.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_secrets": {"()": "organizations.logging.RedactSecretsFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {"django": {"level": "INFO"}, "django.request": {"level": "ERROR"}},
 }
+
+# CORS: none unless CORS_ALLOWED_ORIGINS names the browser origins that may call the API.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+if CORS_ALLOWED_ORIGINS:
+    INSTALLED_APPS.append("corsheaders")
+    MIDDLEWARE.insert(0, "corsheaders.middleware.CorsMiddleware")
+    CORS_URLS_REGEX = r"^/(?:organization|apikey)(?:/.*)?$"
+    CORS_ALLOW_HEADERS = ["authorization", "capgkey", "x-api-key", "content-type"]
+    CORS_EXPOSE_HEADERS = ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"]
+    CORS_ALLOW_METHODS = ["GET", "POST", "PUT", "DELETE", "OPTIONS"]

@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from organizations import health
+from organizations import views as page_views
 from organizations.api.errors import not_found_view
 
 urlpatterns = [
@@ -15,7 +16,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # Django's set_language, which also saves a logged-in user's choice (User.language).
+    path("i18n/setlang/", page_views.set_language, name="set_language"),
     path("", include("organizations.urls")),
     # Anything else under the API prefixes is a JSON 404, not a page.
     re_path(r"^(?:organization|apikey)(?:/.*)?$", not_found_view),

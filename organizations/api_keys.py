@@ -39,7 +39,7 @@ def generate_key() -> NewKey:
 
 def parse_lookup(presented: str) -> str | None:
     """The lookup part of a well-formed key, or None for anything that cannot be a key."""
-    match = _KEY_RE.match(presented)
+    match = _KEY_RE.fullmatch(presented)  # not match(): its `$` would accept a trailing newline
     return match.group(1) if match else None
 
 

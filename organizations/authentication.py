@@ -9,10 +9,11 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 
-from organizations import api_keys
-from organizations.exceptions import ApiKeyExpired, InvalidApiKey
+from organizations import api_keys, ratelimit
+from organizations.exceptions import ApiKeyExpired, InvalidApiKey, ServiceError
 from organizations.models import ApiKey, User
 
 KEY_HEADERS = ("HTTP_AUTHORIZATION", "HTTP_CAPGKEY", "HTTP_X_API_KEY")
@@ -65,7 +66,15 @@ class ApiKeyAuthentication(BaseAuthentication):
         presented = presented_key(request._request)
         if presented is None:
             return None
-        key = key_for(presented)
+        # An address that keeps failing is refused before its next guess is even looked up.
+        blocked = ratelimit.auth_failures_exceeded(request._request)
+        if blocked is not None:
+            raise Throttled(wait=blocked.reset, detail="Too many failed authentication attempts")
+        try:
+            key = key_for(presented)
+        except ServiceError:
+            ratelimit.record_auth_failure(request._request)
+            raise
         return key.user, key
 
     def authenticate_header(self, request: Request) -> str:

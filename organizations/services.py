@@ -37,7 +37,11 @@ Op = AuditEvent.Operation
 
 def _lock(org: Organization) -> Organization:
     """Lock the organization row for the rest of the transaction (a no-op on SQLite)."""
-    return Organization.objects.select_for_update().get(pk=org.pk)
+    try:
+        return Organization.objects.select_for_update().get(pk=org.pk)
+    except Organization.DoesNotExist:
+        # Deleted by a concurrent request since the caller looked it up.
+        raise OrgNotFound() from None
 
 
 # Organizations ---------------------------------------------------------------------------
@@ -208,6 +212,10 @@ def member_change_role(
     `as_staff` (the Django admin) skips only the caller's role check; the last-super_admin rule
     and the audit event (with the staff user as actor) hold.
     """
+    # The caller is authorized with the role they held when the request began; the lock then
+    # serializes the changes, so of two racing demotions of the last two super_admins the
+    # second meets the last-super_admin rule (409), whatever the first did to its caller.
+    actor_role = None if as_staff else _role_of(org, actor.user)
     with transaction.atomic():
         org = _lock(org)
         # Re-read under the lock: a concurrent request may have changed or removed the member.
@@ -215,7 +223,7 @@ def member_change_role(
         if membership is None:
             raise MemberNotFound()
         if not as_staff:
-            authorize_member_change(actor, _role_of(org, actor.user), target_role=membership.role, new_role=new_role)
+            authorize_member_change(actor, actor_role, target_role=membership.role, new_role=new_role)
         if membership.role == new_role:
             return membership
         if new_role != Role.SUPER_ADMIN:
@@ -290,9 +298,9 @@ def member_remove(*, actor: Principal, org: Organization, email: str, as_staff: 
     `as_staff` (the Django admin) skips only the caller's role check, as in member_change_role.
     """
     email = email.strip().lower()
+    actor_role = _role_of(org, actor.user)  # as in member_change_role: the role at the request's start
     with transaction.atomic():
         org = _lock(org)
-        actor_role = _role_of(org, actor.user)
         membership = Membership.objects.select_related("user").filter(organization=org, user__email=email).first()
         if membership is not None:
             is_self = membership.user_id == actor.user.pk

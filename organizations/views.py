@@ -1,54 +1,466 @@
-"""The pages. Thin: forms validate input, services apply the rules, roles decide buttons."""
+"""The pages. Thin: forms validate input, services apply the rules, roles decide buttons.
+
+Every page that names an organization goes through `access.org_for`, like the API: a
+stranger gets 404, a member whose role is too low gets 403. Service errors become a 404, a
+403, or a message on the page (400 and 409).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views import i18n as i18n_views
+from django.views.decorators.http import require_POST
 
 from organizations import services
-from organizations.access import visible_organizations
+from organizations.access import org_for, visible_organizations
 from organizations.api.errors import error_response
+from organizations.api.serializers import AuditListIn
 from organizations.exceptions import ServiceError
-from organizations.forms import SignupForm
+from organizations.forms import (
+    ApiKeyCreateForm,
+    InviteForm,
+    OrganizationCreateForm,
+    OrganizationDeleteForm,
+    OrganizationSettingsForm,
+    ProfileForm,
+    RoleForm,
+    SignupForm,
+)
 from organizations.middleware import is_api_path
-from organizations.roles import Principal
+from organizations.models import ApiKey, ApiKeyOrgLimit, AuditEvent, Invitation, Membership, Organization, User
+from organizations.roles import (
+    ROLE_ORDER,
+    Action,
+    Principal,
+    Role,
+    authorize_member_change,
+    can,
+    can_change_member,
+    parse_role,
+)
+
+View = Callable[..., HttpResponseBase]
+
+
+def page(view: View) -> View:
+    """Login required; a service's 404 or 403 becomes the page's 404 or 403."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            return view(request, *args, **kwargs)
+        except ServiceError as exc:
+            if exc.status == 404:
+                raise Http404(str(exc.message)) from exc
+            if exc.status in (401, 403):
+                raise PermissionDenied(str(exc.message)) from exc
+            raise
+
+    return login_required(wrapper)
+
+
+def _safe_next(request: HttpRequest) -> str:
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
+        return next_url
+    return ""
+
+
+def _set_language_cookie(response: HttpResponseBase, language: str) -> None:
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
 
 
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("org-list" if request.user.is_authenticated else "login")
 
 
+# Accounts --------------------------------------------------------------------------------
+
+
 def signup(request: HttpRequest) -> HttpResponse:
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
-        next_url = ""
+    next_url = _safe_next(request)
     form = SignupForm(request.POST or None, initial={"email": request.GET.get("email", "")})
     if request.method == "POST" and form.is_valid():
-        user = form.save()
+        user = form.save(commit=False)
+        user.language = translation.get_language() or ""
+        user.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, _("Welcome! Your account is ready."))
         return redirect(next_url or "org-list")
     return render(request, "registration/signup.html", {"form": form, "next": next_url})
 
 
-@login_required
+_login = auth_views.LoginView.as_view(redirect_authenticated_user=True)
+
+
+def login_view(request: HttpRequest) -> HttpResponseBase:
+    """Django's login (throttled by django-axes); a successful login applies the user's language."""
+    response = _login(request)
+    language = getattr(request.user, "language", "")
+    if request.method == "POST" and request.user.is_authenticated and language:
+        _set_language_cookie(response, language)
+    return response
+
+
+@require_POST
+def set_language(request: HttpRequest) -> HttpResponseBase:
+    """Django's set_language (the cookie), and the logged-in user's preference (for their emails)."""
+    response = i18n_views.set_language(request)
+    language = request.POST.get("language", "")
+    user = request.user
+    if user.is_authenticated and language in dict(settings.LANGUAGES) and user.language != language:
+        user.language = language
+        user.save(update_fields=["language"])
+    return response
+
+
+@page
+def profile(request: HttpRequest) -> HttpResponse:
+    user: User = request.user
+    initial = {"name": user.name, "language": user.language or translation.get_language()}
+    form = ProfileForm(request.POST or None, request.FILES or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        old_avatar = user.avatar.name or None
+        user.name = data["name"]
+        user.language = data["language"]
+        if data["avatar"] is not None:
+            user.avatar.save(data["avatar"].name, data["avatar"], save=False)
+        elif data["remove_avatar"]:
+            user.avatar = ""
+        user.save()
+        if old_avatar and old_avatar != user.avatar.name:
+            user.avatar.storage.delete(old_avatar)
+        translation.activate(user.language)
+        messages.success(request, _("Your profile was saved."))
+        response = redirect("profile")
+        _set_language_cookie(response, user.language)
+        return response
+    return render(request, "accounts/profile.html", {"form": form})
+
+
+# Organizations ---------------------------------------------------------------------------
+
+
+@page
 def org_list(request: HttpRequest) -> HttpResponse:
     orgs = visible_organizations(Principal(request.user))
-    return render(request, "organizations/org_list.html", {"orgs": orgs})
+    invitations = Invitation.objects.filter(
+        email=request.user.email, status=Invitation.Status.PENDING, expires_at__gt=timezone.now()
+    ).select_related("organization", "invited_by")
+    return render(request, "organizations/org_list.html", {"orgs": orgs, "invitations": invitations})
+
+
+@page
+def org_create(request: HttpRequest) -> HttpResponse:
+    principal = Principal(request.user)
+    form = OrganizationCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        org = services.organization_create(actor=principal, **form.cleaned_data)
+        messages.success(request, _("Organization %(name)s was created.") % {"name": org.name})
+        return redirect("org-members", org_id=org.id)
+    return render(request, "organizations/org_create.html", {"form": form})
+
+
+def _org_context(principal: Principal, org: Organization, role: str, **extra: Any) -> dict[str, Any]:
+    """What every organization page shows: the organization, my role, and the tabs I may open."""
+    return {
+        "org": org,
+        "my_role": role,
+        "can_update": can(principal, Action.UPDATE_ORG, role),
+        "can_delete": can(principal, Action.DELETE_ORG, role),
+        "can_audit": can(principal, Action.READ_AUDIT, role),
+        "can_manage_members": can(principal, Action.MANAGE_MEMBERS, role),
+        **extra,
+    }
+
+
+@page
+def org_detail(request: HttpRequest, org_id: str) -> HttpResponse:
+    org, _role = org_for(Principal(request.user), org_id, Action.READ_ORG)
+    return redirect("org-members", org_id=org.id)
+
+
+@page
+def org_settings(request: HttpRequest, org_id: str) -> HttpResponse:
+    principal = Principal(request.user)
+    org, role = org_for(principal, org_id, Action.UPDATE_ORG)
+    form = OrganizationSettingsForm(
+        request.POST or None, request.FILES or None, initial=OrganizationSettingsForm.initial_for(org)
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.organization_update(
+                actor=principal, org=org, changes=form.changes(org), logo_file=form.cleaned_data["logo"]
+            )
+        except ServiceError as exc:
+            if exc.status >= 403:
+                raise
+            form.add_error(None, str(exc.message))
+        else:
+            messages.success(request, _("The settings were saved."))
+            return redirect("org-settings", org_id=org.id)
+    return render(request, "organizations/org_settings.html", _org_context(principal, org, role, form=form))
+
+
+@page
+def org_delete(request: HttpRequest, org_id: str) -> HttpResponse:
+    principal = Principal(request.user)
+    org, role = org_for(principal, org_id, Action.DELETE_ORG)
+    form = OrganizationDeleteForm(request.POST or None, org=org)
+    if request.method == "POST" and form.is_valid():
+        services.organization_delete(actor=principal, org=org)
+        messages.success(request, _("Organization %(name)s was deleted.") % {"name": org.name})
+        return redirect("org-list")
+    return render(request, "organizations/org_delete.html", _org_context(principal, org, role, form=form))
+
+
+# Members ---------------------------------------------------------------------------------
+
+
+def _grantable_roles(principal: Principal, role: str, target_role: str | None) -> list[str]:
+    """The roles I may give someone who holds `target_role` now (None: a new invitation)."""
+    return [
+        new_role
+        for new_role in ROLE_ORDER
+        if can_change_member(principal, role, target_role=target_role, new_role=new_role)
+    ]
+
+
+def _members_page(
+    request: HttpRequest, principal: Principal, org: Organization, role: str, invite_form: InviteForm | None = None
+) -> HttpResponse:
+    members, invitations = [], []
+    for row in services.member_rows(org):
+        if row.invitation_id:
+            invited_role = parse_role(row.role) or Role.READ
+            invitations.append(
+                {
+                    "row": row,
+                    "role": invited_role,
+                    "can_manage": can_change_member(principal, role, target_role=None, new_role=invited_role),
+                }
+            )
+            continue
+        is_me = row.uid == str(principal.user.pk)
+        roles = _grantable_roles(principal, role, row.role)
+        members.append(
+            {
+                "row": row,
+                "is_me": is_me,
+                "role_choices": [(r, Role(r).label) for r in roles] if len(roles) > 1 else [],
+                "can_remove": not is_me and can_change_member(principal, role, target_role=row.role),
+            }
+        )
+    context = _org_context(
+        principal,
+        org,
+        role,
+        members=members,
+        invitations=invitations,
+        can_leave=can(principal, Action.LEAVE, role),
+        invitation_days=settings.INVITATION_TTL_DAYS,
+    )
+    if context["can_manage_members"]:
+        context["invite_form"] = invite_form or InviteForm(roles=_grantable_roles(principal, role, None))
+    return render(request, "organizations/members.html", context)
+
+
+def _after_member_action(request: HttpRequest, org: Organization) -> HttpResponse:
+    """htmx swaps the re-rendered page in place (no reload); a plain form post redirects."""
+    if request.htmx:
+        principal = Principal(request.user)
+        org, role = org_for(principal, org.id, Action.LIST_MEMBERS)
+        return _members_page(request, principal, org, role)
+    return redirect("org-members", org_id=org.id)
+
+
+def _member_or_404(org: Organization, user_id: Any) -> Membership:
+    membership = Membership.objects.select_related("user").filter(organization=org, user_id=user_id).first()
+    if membership is None:
+        raise Http404(_("Member not found"))
+    return membership
+
+
+def _invitation_or_404(org: Organization, invitation_id: Any) -> Invitation:
+    invitation = Invitation.objects.filter(
+        organization=org, pk=invitation_id, status=Invitation.Status.PENDING, expires_at__gt=timezone.now()
+    ).first()
+    if invitation is None:
+        raise Http404(_("Invitation not found"))
+    return invitation
+
+
+def _message_for(request: HttpRequest, exc: ServiceError) -> None:
+    """400 and 409 answers from a service become a message; 403 and 404 propagate to `page`."""
+    if exc.status in (400, 409):
+        messages.error(request, str(exc.message))
+        return
+    raise exc
+
+
+@page
+def org_members(request: HttpRequest, org_id: str) -> HttpResponse:
+    principal = Principal(request.user)
+    org, role = org_for(principal, org_id, Action.LIST_MEMBERS)
+    return _members_page(request, principal, org, role)
+
+
+@page
+@require_POST
+def member_invite(request: HttpRequest, org_id: str) -> HttpResponse:
+    principal = Principal(request.user)
+    org, role = org_for(principal, org_id, Action.MANAGE_MEMBERS)
+    form = InviteForm(request.POST, roles=_grantable_roles(principal, role, None))
+    if not form.is_valid():
+        return _members_page(request, principal, org, role, invite_form=form)
+    email, new_role = form.cleaned_data["email"], form.cleaned_data["role"]
+    try:
+        row = services.member_invite(actor=principal, org=org, email=email, role=new_role)
+    except ServiceError as exc:
+        _message_for(request, exc)
+    else:
+        if row.invitation_id:
+            messages.success(request, _("Invitation sent to %(email)s.") % {"email": email})
+        else:
+            messages.success(request, _("%(email)s is now %(role)s.") % {"email": email, "role": Role(row.role).label})
+    return _after_member_action(request, org)
+
+
+@page
+@require_POST
+def member_change_role(request: HttpRequest, org_id: str, user_id: Any) -> HttpResponse:
+    principal = Principal(request.user)
+    org, _role = org_for(principal, org_id, Action.MANAGE_MEMBERS)
+    membership = _member_or_404(org, user_id)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose a valid role."))
+        return _after_member_action(request, org)
+    try:
+        membership = services.member_change_role(
+            actor=principal, org=org, membership=membership, new_role=form.cleaned_data["role"]
+        )
+    except ServiceError as exc:
+        _message_for(request, exc)
+    else:
+        messages.success(
+            request,
+            _("%(email)s is now %(role)s.") % {"email": membership.user.email, "role": Role(membership.role).label},
+        )
+    return _after_member_action(request, org)
+
+
+@page
+@require_POST
+def member_remove(request: HttpRequest, org_id: str, user_id: Any) -> HttpResponse:
+    principal = Principal(request.user)
+    org, _role = org_for(principal, org_id, Action.MANAGE_MEMBERS)
+    membership = _member_or_404(org, user_id)
+    try:
+        services.member_remove(actor=principal, org=org, email=membership.user.email)
+    except ServiceError as exc:
+        _message_for(request, exc)
+    else:
+        messages.success(request, _("%(email)s was removed.") % {"email": membership.user.email})
+    return _after_member_action(request, org)
+
+
+@page
+@require_POST
+def org_leave(request: HttpRequest, org_id: str) -> HttpResponse:
+    principal = Principal(request.user)
+    org, _role = org_for(principal, org_id, Action.LEAVE)
+    try:
+        services.member_remove(actor=principal, org=org, email=principal.user.email)
+    except ServiceError as exc:
+        _message_for(request, exc)
+        return redirect("org-members", org_id=org.id)
+    messages.success(request, _("You left %(name)s.") % {"name": org.name})
+    return redirect("org-list")
+
+
+@page
+@require_POST
+def invitation_resend(request: HttpRequest, org_id: str, invitation_id: Any) -> HttpResponse:
+    principal = Principal(request.user)
+    org, _role = org_for(principal, org_id, Action.MANAGE_MEMBERS)
+    invitation = _invitation_or_404(org, invitation_id)
+    try:
+        services.member_invite(actor=principal, org=org, email=invitation.email, role=invitation.role)
+    except ServiceError as exc:
+        _message_for(request, exc)
+    else:
+        messages.success(request, _("Invitation sent again to %(email)s.") % {"email": invitation.email})
+    return _after_member_action(request, org)
+
+
+@page
+@require_POST
+def invitation_cancel(request: HttpRequest, org_id: str, invitation_id: Any) -> HttpResponse:
+    principal = Principal(request.user)
+    org, role = org_for(principal, org_id, Action.MANAGE_MEMBERS)
+    invitation = _invitation_or_404(org, invitation_id)
+    authorize_member_change(principal, role, target_role=None, new_role=invitation.role)
+    try:
+        services.invitation_cancel(actor=principal, invitation=invitation)
+    except ServiceError as exc:
+        _message_for(request, exc)
+    else:
+        messages.success(request, _("The invitation for %(email)s was cancelled.") % {"email": invitation.email})
+    return _after_member_action(request, org)
+
+
+# Invitations -----------------------------------------------------------------------------
 
 
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """The page behind the emailed link: accept, or log in / sign up first and come back."""
     invitation = services.invitation_by_token(token)
     if invitation is None:
-        return render(
-            request, "organizations/invitation.html", {"error": _("This invitation link is not valid.")}, status=404
-        )
+        return render(request, "organizations/invitation.html", {"problem": "invalid"}, status=404)
+    problem = None
+    if invitation.status == Invitation.Status.ACCEPTED:
+        problem = "accepted"
+    elif invitation.status == Invitation.Status.CANCELLED:
+        problem = "cancelled"
+    elif invitation.is_expired():
+        problem = "expired"
+    context: dict[str, Any] = {"invitation": invitation, "problem": problem}
+    if problem is not None:
+        return render(request, "organizations/invitation.html", context)
     if not request.user.is_authenticated:
-        return render(request, "organizations/invitation.html", {"invitation": invitation, "login_next": request.path})
+        context["has_account"] = User.objects.filter(email=invitation.email).exists()
+        return render(request, "organizations/invitation.html", context)
+    if request.user.email != invitation.email:
+        context["problem"] = "other_email"
+        return render(request, "organizations/invitation.html", context, status=403)
     if request.method == "POST":
         try:
             membership = services.invitation_accept(actor=Principal(request.user), invitation=invitation)
@@ -56,8 +468,149 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
             messages.error(request, str(exc.message))
             return redirect(request.path)
         messages.success(request, _("You joined %(org)s.") % {"org": membership.organization.name})
+        return redirect("org-members", org_id=membership.organization_id)
+    return render(request, "organizations/invitation.html", context)
+
+
+@page
+@require_POST
+def org_join(request: HttpRequest, org_id: str) -> HttpResponse:
+    """Accept my pending invitation from the organization list (like the API's members/accept)."""
+    invitation = services.pending_invitation_for(request.user, org_id)
+    try:
+        membership = services.invitation_accept(actor=Principal(request.user), invitation=invitation)
+    except ServiceError as exc:
+        messages.error(request, str(exc.message))
         return redirect("org-list")
-    return render(request, "organizations/invitation.html", {"invitation": invitation})
+    messages.success(request, _("You joined %(org)s.") % {"org": membership.organization.name})
+    return redirect("org-members", org_id=membership.organization_id)
+
+
+# API keys --------------------------------------------------------------------------------
+
+
+def _my_keys(user: User):  # noqa: ANN202 - a queryset of the user's live keys
+    limits = ApiKeyOrgLimit.objects.select_related("organization").order_by("organization__name")
+    return (
+        ApiKey.objects.filter(user=user, revoked_at__isnull=True)
+        .prefetch_related(Prefetch("org_limits", queryset=limits))
+        .order_by("created_at", "id")
+    )
+
+
+def _key_or_404(user: User, key_id: int) -> ApiKey:
+    key = _my_keys(user).filter(pk=key_id).first()
+    if key is None:
+        raise Http404(_("API key not found"))
+    return key
+
+
+def _secret_page(request: HttpRequest, key: ApiKey, plaintext: str, *, regenerated: bool) -> HttpResponse:
+    response = render(request, "apikeys/secret.html", {"key": key, "plaintext": plaintext, "regenerated": regenerated})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@page
+def apikey_list(request: HttpRequest) -> HttpResponse:
+    form = ApiKeyCreateForm(orgs=visible_organizations(Principal(request.user)))
+    return render(request, "apikeys/list.html", {"keys": _my_keys(request.user), "form": form})
+
+
+@page
+@require_POST
+def apikey_create(request: HttpRequest) -> HttpResponse:
+    principal = Principal(request.user)
+    form = ApiKeyCreateForm(request.POST, orgs=visible_organizations(principal))
+    if form.is_valid():
+        data = form.cleaned_data
+        days = data["expires_in_days"]
+        try:
+            key, plaintext = services.api_key_create(
+                actor=principal,
+                user=request.user,
+                name=data["name"],
+                mode=data["mode"],
+                limited_to_orgs=data["limited_to_orgs"],
+                expires_at=timezone.now() + timedelta(days=days) if days else None,
+            )
+        except ServiceError as exc:
+            if exc.status != 400:
+                raise
+            form.add_error(None, str(exc.message))
+        else:
+            return _secret_page(request, key, plaintext, regenerated=False)
+    return render(request, "apikeys/list.html", {"keys": _my_keys(request.user), "form": form})
+
+
+@page
+def apikey_regenerate(request: HttpRequest, key_id: int) -> HttpResponse:
+    key = _key_or_404(request.user, key_id)
+    if request.method == "POST":
+        key, plaintext = services.api_key_update(actor=Principal(request.user), key=key, changes={}, regenerate=True)
+        return _secret_page(request, key, plaintext or "", regenerated=True)
+    return render(request, "apikeys/confirm.html", {"key": key, "action": "regenerate"})
+
+
+@page
+def apikey_delete(request: HttpRequest, key_id: int) -> HttpResponse:
+    key = _key_or_404(request.user, key_id)
+    if request.method == "POST":
+        services.api_key_delete(actor=Principal(request.user), key=key)
+        messages.success(request, _("The API key %(name)s was deleted.") % {"name": key.name})
+        return redirect("apikey-list")
+    return render(request, "apikeys/confirm.html", {"key": key, "action": "delete"})
+
+
+# Audit log -------------------------------------------------------------------------------
+
+
+@page
+def org_audit(request: HttpRequest, org_id: str) -> HttpResponse:
+    principal = Principal(request.user)
+    org, role = org_for(principal, org_id, Action.READ_AUDIT)
+    # The API's own parameter rules: the same filters, page (0-based) and limit (max 100).
+    params = AuditListIn(data={**request.GET.dict(), "orgId": org.id})
+    if not params.is_valid():
+        messages.error(request, _("Some filters were not valid and were ignored."))
+        params = AuditListIn(data={"orgId": org.id})
+        params.is_valid()
+    table_name, operation = params.validated_data.get("tableName"), params.validated_data.get("operation")
+    page_number, limit = params.validated_data["page"], params.validated_data["limit"]
+    qs = AuditEvent.objects.filter(org_id=org.id)
+    if table_name:
+        qs = qs.filter(table_name=table_name)
+    if operation:
+        qs = qs.filter(operation=operation)
+    total = qs.count()
+    start = page_number * limit
+    events = list(qs.order_by("-created_at", "-id")[start : start + limit]) if start < total else []
+
+    def page_url(number: int) -> str:
+        query = {"tableName": table_name or "", "operation": operation or "", "page": number, "limit": limit}
+        return "?" + urlencode({k: v for k, v in query.items() if v != ""})
+
+    context = _org_context(
+        principal,
+        org,
+        role,
+        events=events,
+        total=total,
+        table_name=table_name or "",
+        operation=operation or "",
+        tables=AuditEvent.Table.values,
+        operations=AuditEvent.Operation.values,
+        limit=limit,
+        page_number=page_number,
+        first=start + 1 if events else 0,
+        last=start + len(events),
+        previous_url=page_url(page_number - 1) if page_number > 0 else None,
+        next_url=page_url(page_number + 1) if start + limit < total else None,
+    )
+    return render(request, "organizations/audit.html", context)
+
+
+# Errors ----------------------------------------------------------------------------------
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

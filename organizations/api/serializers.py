@@ -161,17 +161,30 @@ class MemberRemoveIn(StrictSerializer):
     email = serializers.EmailField(max_length=254)
 
 
+class OrgIdListField(serializers.ListField):
+    """A list of organization ids. A bad item is reported against the field, not by its index."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=OrgIdField(), max_length=100, **kwargs)
+
+    def run_child_validation(self, data: list[Any]) -> list[Any]:
+        try:
+            return super().run_child_validation(data)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError("Expected a list of organization ids.", code="invalid") from exc
+
+
 class ApiKeyCreateIn(StrictSerializer):
     name = serializers.CharField(max_length=100)
     mode = serializers.ChoiceField(required=False, choices=KeyMode.values, default=KeyMode.ALL)
-    limited_to_orgs = serializers.ListField(child=OrgIdField(), required=False, default=list, max_length=100)
+    limited_to_orgs = OrgIdListField(required=False, default=list)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
 class ApiKeyUpdateIn(StrictSerializer):
     name = serializers.CharField(required=False, max_length=100)
     mode = serializers.ChoiceField(required=False, choices=KeyMode.values)
-    limited_to_orgs = serializers.ListField(child=OrgIdField(), required=False, max_length=100)
+    limited_to_orgs = OrgIdListField(required=False)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     regenerate = serializers.BooleanField(required=False, default=False)
 

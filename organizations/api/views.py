@@ -31,11 +31,20 @@ from organizations.api.serializers import (
 )
 from organizations.exceptions import ApiKeyNotFound, Invalid
 from organizations.models import ApiKey, ApiKeyOrgLimit, AuditEvent
+from organizations.ratelimit import ApiKeyRateThrottle, add_headers
 from organizations.roles import Action, Principal, check_key_mode
 
 
 class ApiView(APIView):
-    """Base for every API view: the principal, and parameters from the right place."""
+    """Base for every API view: the principal, parameters from the right place, and the rate limit."""
+
+    throttle_classes = [ApiKeyRateThrottle]
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # Every keyed response, success or error, tells the client where it stands.
+        add_headers(response, getattr(request, "ratelimit", None))
+        return response
 
     def principal(self, request: Request) -> Principal:
         return Principal(user=request.user, api_key=request.auth if isinstance(request.auth, ApiKey) else None)
@@ -195,7 +204,8 @@ def _limits(key: ApiKey) -> list[str]:
 
 
 class ApiKeyListView(ApiView):
-    @extend_schema(**docs.apikey_list)
+    # Both /apikey/ and /apikey/{key_id}/ are GETs of plain APIViews: name them, or they collide.
+    @extend_schema(operation_id="apikey_list", **docs.apikey_list)
     def get(self, request: Request) -> Response:
         principal = self.principal(request)
         check_key_mode(principal, Action.MANAGE_API_KEYS)
@@ -222,7 +232,9 @@ class ApiKeyDetailView(ApiView):
     def key(self, request: Request, key_id: str) -> tuple[Principal, ApiKey]:
         principal = self.principal(request)
         check_key_mode(principal, Action.MANAGE_API_KEYS)
-        key = _keys_of(principal).filter(pk=int(key_id)).first() if key_id.isdigit() and len(key_id) < 19 else None
+        # ASCII digits only: str.isdigit() also accepts "²" (int() then fails) and "١٢" (int() reads 12).
+        is_id = key_id.isascii() and key_id.isdigit() and len(key_id) < 19
+        key = _keys_of(principal).filter(pk=int(key_id)).first() if is_id else None
         if key is None:
             raise ApiKeyNotFound(details={"id": key_id})
         return principal, key

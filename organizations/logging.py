@@ -1,0 +1,62 @@
+"""A logging filter that keeps secrets out of every log line.
+
+Nothing in the project logs a key, a digest or a password on purpose. This filter is the
+backstop for what others log on our behalf: SQL with its parameters (django.db.backends
+logs them when DEBUG is on, and a key's INSERT carries its digest), exception messages that
+quote a row (an IntegrityError names the duplicate value), a library that echoes a header.
+It is attached to the handlers in settings.LOGGING, so it sees every record they write.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+REDACTED = "[redacted]"
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # An API key: keep the non-secret lookup part, which identifies the key in lists.
+    (re.compile(r"(capgo_[a-z0-9]{8}_)[A-Za-z0-9_-]{20,}"), rf"\g<1>{REDACTED}"),
+    # SHA-256 hex digests (API keys, invitation tokens).
+    (re.compile(r"(?<![0-9A-Fa-f])[0-9a-f]{64}(?![0-9A-Fa-f])"), REDACTED),
+    # Django password hashes: algorithm$...$...
+    (
+        re.compile(
+            r"\b(?:pbkdf2_sha256|pbkdf2_sha1|argon2|bcrypt_sha256|bcrypt|scrypt|md5|sha1|unsalted_md5|unsalted_sha1)"
+            r"\$[^\s'\",)]+"
+        ),
+        REDACTED,
+    ),
+    # Credentials in headers or key=value pairs: authorization, capgkey, x-api-key, password, secret.
+    (
+        re.compile(
+            r"(?i)\b((?:http_)?(?:authorization|capgkey|x[-_]api[-_]key|password|passwd|secret|cookie)"
+            r"['\"]?\s*[:=]\s*['\"]?)(?:bearer\s+)?[^\s'\",;&}]+"
+        ),
+        rf"\g<1>{REDACTED}",
+    ),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Rewrites a record's message (and its traceback text) with secrets replaced by `[redacted]`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is the formatter's problem, not ours
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True

@@ -1,0 +1,117 @@
+"""English and German: chosen from the browser, switchable, and a complete German catalogue."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from django.conf import settings
+from django.core import mail
+
+from organizations import services
+from organizations.models import User
+from organizations.roles import Principal, Role
+from tests.base import ApiTestCase
+
+PO_FILE = Path(settings.BASE_DIR) / "locale" / "de" / "LC_MESSAGES" / "django.po"
+
+
+def po_entries(path: Path) -> list[dict[str, object]]:
+    """The entries of a .po file: flags, msgid and every msgstr (plural forms included)."""
+    entries = []
+    for block in path.read_text(encoding="utf-8").strip().split("\n\n"):
+        entry: dict[str, object] = {"flags": [], "msgid": "", "msgstr": {}}
+        key = None
+        for line in block.splitlines():
+            if line.startswith("#,"):
+                entry["flags"] = [flag.strip() for flag in line[2:].split(",")]
+            elif line.startswith("#"):
+                continue
+            elif line.startswith('"'):
+                value = line[1:-1]
+                if key == "msgid":
+                    entry["msgid"] += value
+                elif key is not None and key.startswith("msgstr"):
+                    entry["msgstr"][key] += value
+            else:
+                key, value = line.split(" ", 1)
+                if key == "msgid":
+                    entry["msgid"] = value[1:-1]
+                elif key.startswith("msgstr"):
+                    entry["msgstr"][key] = value[1:-1]
+        entries.append(entry)
+    return entries
+
+
+class CatalogueTestCase(ApiTestCase):
+    def test_every_german_entry_is_translated_and_none_is_fuzzy(self) -> None:
+        entries = po_entries(PO_FILE)
+        self.assertGreater(len(entries), 100)
+        fuzzy = [e["msgid"] for e in entries if "fuzzy" in e["flags"]]
+        untranslated = [e["msgid"] for e in entries[1:] if not all(e["msgstr"].values())]
+        self.assertEqual(fuzzy, [])
+        self.assertEqual(untranslated, [])
+
+    def test_translations_keep_their_placeholders(self) -> None:
+        placeholder = re.compile(r"%\(\w+\)[sd]|%[sd]")
+        for entry in po_entries(PO_FILE)[1:]:
+            if "python-format" not in entry["flags"]:
+                continue
+            expected = sorted(set(placeholder.findall(entry["msgid"])))
+            for form, text in entry["msgstr"].items():
+                with self.subTest(msgid=entry["msgid"], form=form):
+                    found = sorted(set(placeholder.findall(text)))
+                    # A singular form may spell the number out; every other placeholder must stay.
+                    self.assertTrue(set(found) <= set(expected) and set(expected) - set(found) <= {"%d"})
+
+
+class LanguageChoiceTestCase(ApiTestCase):
+    def test_the_browser_language_picks_german(self) -> None:
+        r = self.client.get("/accounts/login/", headers={"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"})
+        self.assertContains(r, '<html lang="de">')
+        self.assertContains(r, "<h1>Anmelden</h1>", html=True)
+        self.assertContains(r, "Passwort vergessen?")
+        self.assertNotContains(r, "Forgot your password?")
+
+    def test_english_is_the_default(self) -> None:
+        r = self.client.get("/accounts/login/", headers={"Accept-Language": "fr"})
+        self.assertContains(r, "<h1>Log in</h1>", html=True)
+
+    def test_the_switch_beats_the_browser(self) -> None:
+        self.client.post("/i18n/setlang/", {"language": "en", "next": "/accounts/login/"})
+        r = self.client.get("/accounts/login/", headers={"Accept-Language": "de"})
+        self.assertContains(r, "<h1>Log in</h1>", html=True)
+        self.client.post("/i18n/setlang/", {"language": "de", "next": "/accounts/login/"})
+        self.assertContains(self.client.get("/accounts/login/"), "<h1>Anmelden</h1>", html=True)
+
+    def test_the_switch_offers_both_languages_in_their_own_names(self) -> None:
+        r = self.client.get("/accounts/login/")
+        self.assertContains(r, '<option value="en" selected>English</option>', html=True)
+        self.assertContains(r, '<option value="de">Deutsch</option>', html=True)
+
+
+class GermanPagesTestCase(ApiTestCase):
+    def test_roles_and_service_messages_are_german(self) -> None:
+        self.client.force_login(self.alice)
+        self.client.post("/i18n/setlang/", {"language": "de"})
+        r = self.client.get(f"/orgs/{self.org.id}/members/")
+        self.assertContains(r, "Mitglieder")
+        self.assertContains(r, '<option value="read" selected>Lesen</option>', html=True)
+        r = self.client.post(f"/orgs/{self.org.id}/members/{self.alice.pk}/role/", {"role": "read"}, follow=True)
+        self.assertContains(r, "Der letzte Super-Admin kann nicht entfernt werden")
+
+    def test_a_form_error_is_german(self) -> None:
+        self.client.force_login(self.adam)
+        self.client.post("/i18n/setlang/", {"language": "de"})
+        r = self.client.post(f"/orgs/{self.org.id}/delete/", {"name": "wrong"})
+        self.assertContains(r, "Der Name stimmt nicht überein. Es wurde nichts gelöscht.")
+
+    def test_the_invitation_email_goes_out_in_the_inviters_language(self) -> None:
+        User.objects.filter(pk=self.alice.pk).update(language="de")
+        self.alice.refresh_from_db()
+        with self.captureOnCommitCallbacks(execute=True):
+            services.member_invite(actor=Principal(self.alice), org=self.org, email="neu@example.org", role=Role.WRITE)
+        message = mail.outbox[0]
+        self.assertEqual(message.subject, "Einladung zu Alice Org")
+        self.assertIn("mit der Rolle Schreiben beizutreten", message.body)
+        self.assertIn("Einladung annehmen", message.alternatives[0][0])
