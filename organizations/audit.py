@@ -70,7 +70,7 @@ def changed(old: Snapshot, new: Snapshot) -> list[str]:
     return sorted(field for field in new if old.get(field) != new.get(field))
 
 
-def record(
+def event(
     actor: Principal | None,
     *,
     org_id: str | None,
@@ -80,7 +80,7 @@ def record(
     old: Snapshot | None = None,
     new: Snapshot | None = None,
 ) -> AuditEvent:
-    """Write one audit event. Call inside the transaction of the change it describes."""
+    """An unsaved audit event (for bulk_create); `record` saves one."""
     fields: dict[str, Any] = {"actor_type": AuditEvent.ActorType.SYSTEM}
     if actor is not None:
         fields = {
@@ -91,7 +91,7 @@ def record(
         if actor.api_key is not None:
             fields["actor_apikey_id"] = actor.api_key.pk
             fields["actor_apikey_name"] = actor.api_key.name
-    return AuditEvent.objects.create(
+    return AuditEvent(
         org_id=org_id,
         table_name=table,
         record_id=str(record_id),
@@ -101,3 +101,10 @@ def record(
         changed_fields=changed(old, new) if old is not None and new is not None else None,
         **fields,
     )
+
+
+def record(actor: Principal | None, **kwargs: Any) -> AuditEvent:
+    """Write one audit event. Call inside the transaction of the change it describes."""
+    instance = event(actor, **kwargs)
+    instance.save(force_insert=True)
+    return instance

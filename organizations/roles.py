@@ -92,13 +92,17 @@ class Principal:
 
 
 def check_key_mode(principal: Principal, action: Action) -> None:
-    """Key modes gate methods: read/upload keys only read; only unlimited `all` keys manage keys."""
+    """Key modes gate methods: read/upload keys only read; only unlimited `all` keys manage keys;
+    limited keys create no organizations."""
     key = principal.api_key
     if key is None:
         return
     if action.writes and key.mode in (KeyMode.READ, KeyMode.UPLOAD):
         raise KeyModeForbidden()
     if action is Action.MANAGE_API_KEYS and (key.mode != KeyMode.ALL or key.is_limited):
+        raise KeyModeForbidden()
+    if action is Action.CREATE_ORG and key.is_limited:
+        # A limited key acts only inside its organizations; a new one would be outside them.
         raise KeyModeForbidden()
 
 

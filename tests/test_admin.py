@@ -260,7 +260,8 @@ class OrganizationAdminTestCase(AdminTestCase):
         self.assertRedirects(r, admin_url("organization", "changelist"))
         self.assertFalse(Organization.objects.filter(pk=self.org.pk).exists())
         self.assertTrue(self.staff_events(table_name="orgs", operation="DELETE", record_id=self.org.id).exists())
-        self.assertEqual(self.staff_events(table_name="org_users", operation="DELETE", org_id=self.org.id).count(), 4)
+        # Four memberships and the pending invitation, each with its own event.
+        self.assertEqual(self.staff_events(table_name="org_users", operation="DELETE", org_id=self.org.id).count(), 5)
 
 
 class InvitationAdminTestCase(AdminTestCase):

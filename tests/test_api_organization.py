@@ -173,6 +173,10 @@ class OrganizationCreateTestCase(ApiTestCase):
             self.assertError(self.post(URL, {"name": "Nope"}, key=self.key[mode]), 403, "key_mode_forbidden")
         self.assertFalse(Organization.objects.filter(name="Nope").exists())
 
+    def test_a_limited_key_creates_no_organization(self) -> None:
+        self.assertError(self.post(URL, {"name": "Outside"}, key=self.limited_key), 403, "key_mode_forbidden")
+        self.assertFalse(Organization.objects.filter(name="Outside").exists())
+
     def test_name_is_required(self) -> None:
         body = self.assertError(self.post(URL, {}, key=self.key["all"]), 400, "invalid_body")
         self.assertEqual(body["error"], "Name is required")
@@ -301,6 +305,22 @@ class OrganizationDeleteTestCase(ApiTestCase):
         self.assertFalse(Membership.objects.filter(organization_id=self.org.id).exists())
         self.assertTrue(AuditEvent.objects.filter(org_id=self.org.id, table_name="orgs", operation="DELETE").exists())
         self.assertTrue(AuditEvent.objects.filter(org_id=self.org.id, table_name="orgs", operation="INSERT").exists())
+
+    def test_every_row_that_goes_with_the_org_gets_an_event(self) -> None:
+        services.member_invite(actor=Principal(self.alice), org=self.org, email="new@example.org", role="read")
+        key, _plaintext = make_key(self.alice, limited_to_orgs=[self.org.id])
+        self.delete(URL, {"orgId": self.org.id}, key=self.key["all"])
+        events = AuditEvent.objects.filter(org_id=self.org.id, operation="DELETE", table_name="org_users")
+        self.assertEqual(
+            sorted(e.old_record["email"] for e in events),
+            ["adam@example.org", "alice@example.org", "new@example.org", "rita@example.org", "wendy@example.org"],
+        )
+        key_event = AuditEvent.objects.get(
+            org_id=self.org.id, table_name="apikeys", record_id=str(key.pk), operation="UPDATE"
+        )
+        self.assertEqual(key_event.old_record["limited_to_orgs"], [self.org.id])
+        self.assertEqual(key_event.new_record["limited_to_orgs"], [])
+        self.assertEqual(key_event.changed_fields, ["limited_to_orgs"])
 
     def test_delete_accepts_a_json_body(self) -> None:
         r = self.client.delete(

@@ -37,7 +37,8 @@ def error_response(status: int, code: str, error: Any, details: Any = None) -> J
 def _validation_sentence(details: Any) -> str:
     """A human sentence for the first field error: `Name is required`, `Unknown field: id`."""
     if isinstance(details, dict) and details:
-        field, errors = next(iter(details.items()))
+        key, errors = next(iter(details.items()))
+        field = str(key)  # list items report their index as the key
         first = errors[0] if isinstance(errors, list) and errors else errors
         if isinstance(first, dict):
             return _validation_sentence(first)
@@ -45,7 +46,7 @@ def _validation_sentence(details: Any) -> str:
         label = field.replace("_", " ").capitalize()
         if field == "non_field_errors":
             return str(first)
-        if code in ("required", "null", "blank") and field != "non_field_errors":
+        if code in ("required", "null", "blank"):
             return f"{label} is required"
         if code == "unknown_field":
             return f"Unknown field: {field}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
@@ -70,16 +70,56 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(s.ErrorOut, description="Error envelope") for code in (*codes, 401, 429)}
 
 
-def _q(name: str, type_: type = str, required: bool = False, description: str = "") -> OpenApiParameter:
+class StrictSerializerScheme(OpenApiSerializerExtension):
+    """Request bodies refuse undeclared fields (StrictSerializer), and say so: additionalProperties false."""
+
+    target_class = "organizations.api.serializers.StrictSerializer"
+    match_subclasses = True
+
+    # What the serializers check beyond their fields.
+    EXTRA: dict[str, dict[str, Any]] = {
+        # `role`, or its alias `invite_type`, is required.
+        "MemberInviteIn": {"anyOf": [{"required": ["role"]}, {"required": ["invite_type"]}]},
+        # Something to change: not empty, and not only `regenerate: false`.
+        "ApiKeyUpdateIn": {
+            "minProperties": 1,
+            "not": {"required": ["regenerate"], "maxProperties": 1, "properties": {"regenerate": {"enum": [False]}}},
+        },
+    }
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["additionalProperties"] = False
+            schema.update(self.EXTRA.get(type(self.target).__name__, {}))
+        return schema
+
+
+def _json(serializer: type[serializers.Serializer]) -> dict[str, type[serializers.Serializer]]:
+    """A JSON request body (the parser reads every body as JSON; JSON is the only documented type)."""
+    return {"application/json": serializer}
+
+
+def _q(
+    name: str, type_: type | dict[str, Any] = str, required: bool = False, description: str = ""
+) -> OpenApiParameter:
     return OpenApiParameter(name, type_, OpenApiParameter.QUERY, required=required, description=description)
 
 
-ORG_ID = _q("orgId", required=True, description="Organization id (`org_…`)")
-PAGE = [_q("page", int, description="0-based page"), _q("limit", int, description="Page size, at most 100")]
+ORG_ID_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 40}
+ORG_ID = _q("orgId", ORG_ID_SCHEMA, required=True, description="Organization id (`org_…`)")
+PAGE = [
+    _q("page", {"type": "integer", "minimum": 0, "maximum": 1_000_000}, description="0-based page"),
+    _q("limit", {"type": "integer", "minimum": 1}, description="Page size; more than 100 is clamped to 100"),
+]
+EMAIL = _q("email", {"type": "string", "format": "email", "maxLength": 254}, required=True)
 
 org_get = {
     "summary": "List my organizations, or get one with orgId",
-    "parameters": [_q("orgId", description="Organization id; without it, the list"), *PAGE],
+    "parameters": [
+        _q("orgId", {"type": "string", "maxLength": 40}, description="Organization id; without it, the list"),
+        *PAGE,
+    ],
     "responses": {
         200: inline_serializer(
             "OrganizationGetResponse",
@@ -99,7 +139,7 @@ org_get = {
 }
 org_post = {
     "summary": "Create an organization (the caller becomes super_admin)",
-    "request": s.OrganizationCreateIn,
+    "request": _json(s.OrganizationCreateIn),
     "responses": {
         201: inline_serializer(
             "OrganizationCreated", {"status": serializers.CharField(), "id": serializers.CharField()}
@@ -117,7 +157,7 @@ org_post = {
 }
 org_put = {
     "summary": "Update an organization (admin or higher)",
-    "request": s.OrganizationUpdateIn,
+    "request": _json(s.OrganizationUpdateIn),
     "responses": {
         200: inline_serializer("OrganizationUpdated", {"status": serializers.CharField(), "data": s.OrganizationOut()}),
         **_errors(400, 403, 404),
@@ -151,7 +191,7 @@ members_get = {
 }
 members_post = {
     "summary": "Invite a member by email, or change an existing member's role",
-    "request": s.MemberInviteIn,
+    "request": _json(s.MemberInviteIn),
     "responses": {
         200: inline_serializer("MemberInvited", {"status": serializers.CharField(), "data": s.MemberOut()}),
         **_errors(400, 403, 404, 409),
@@ -167,7 +207,7 @@ members_post = {
 }
 members_delete = {
     "summary": "Remove a member, cancel an invitation, or leave",
-    "parameters": [ORG_ID, _q("email", required=True)],
+    "parameters": [ORG_ID, EMAIL],
     "responses": {
         200: inline_serializer("MemberRemoved", {"status": serializers.CharField()}),
         **_errors(400, 403, 404, 409),
@@ -176,7 +216,7 @@ members_delete = {
 }
 members_accept = {
     "summary": "Accept my pending invitation to an organization",
-    "request": s.OrgIdIn,
+    "request": _json(s.OrgIdIn),
     "responses": {
         200: inline_serializer("InvitationAccepted", {"status": serializers.CharField(), "data": s.MemberOut()}),
         **_errors(400, 403, 404),
@@ -186,8 +226,8 @@ audit_get = {
     "summary": "Read the audit log (admin or higher)",
     "parameters": [
         ORG_ID,
-        _q("tableName", description="orgs, org_users or apikeys"),
-        _q("operation", description="INSERT, UPDATE or DELETE"),
+        _q("tableName", {"type": "string", "enum": ["orgs", "org_users", "apikeys"]}),
+        _q("operation", {"type": "string", "enum": ["INSERT", "UPDATE", "DELETE"]}),
         *PAGE,
     ],
     "responses": {
@@ -209,7 +249,7 @@ apikey_list = {
 }
 apikey_create = {
     "summary": "Create an API key (the plaintext is in this response only)",
-    "request": s.ApiKeyCreateIn,
+    "request": _json(s.ApiKeyCreateIn),
     "responses": {201: inline_serializer("ApiKeyCreated", {"apikey": s.ApiKeyOut()}), **_errors(400, 403, 404)},
     "examples": [
         OpenApiExample("Create", value={"name": "CI", "mode": "write"}, request_only=True),
@@ -222,7 +262,7 @@ apikey_get = {
 }
 apikey_put = {
     "summary": "Update or regenerate one of my API keys",
-    "request": s.ApiKeyUpdateIn,
+    "request": _json(s.ApiKeyUpdateIn),
     "responses": {200: inline_serializer("ApiKeyUpdated", {"apikey": s.ApiKeyOut()}), **_errors(400, 403, 404)},
 }
 apikey_delete = {
