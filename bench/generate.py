@@ -224,7 +224,9 @@ def load(conn: psycopg.Connection, scale: dict[str, int], keys_out: Path) -> dic
                     new = generate_key()
                 seen.add(new.lookup)
                 plaintexts.append(new.plaintext)
-                copy.write_row((f"bench key {n}", mode, new.lookup, new.digest, False, None, None, None, now, now, user))
+                copy.write_row(
+                    (f"bench key {n}", mode, new.lookup, new.digest, False, None, None, None, now, now, user)
+                )
     timings["api keys"] = round(time.perf_counter() - started, 2)
     print(f"  {'api keys':<28} {timings['api keys']:>6.2f} s", flush=True)
 
@@ -234,11 +236,13 @@ def load(conn: psycopg.Connection, scale: dict[str, int], keys_out: Path) -> dic
         "read": [[plaintexts[k], holders[k][2]] for k in range(READ_PAIRS)],
         "put": [[plaintexts[k], holders[k][2]] for k in range(READ_PAIRS, READ_PAIRS + PUT_PAIRS)],
         "invite": [
-            [plaintexts[k], holders[k][2]]
-            for k in range(READ_PAIRS + PUT_PAIRS, READ_PAIRS + PUT_PAIRS + INVITE_PAIRS)
+            [plaintexts[k], holders[k][2]] for k in range(READ_PAIRS + PUT_PAIRS, READ_PAIRS + PUT_PAIRS + INVITE_PAIRS)
         ],
         "list": [[plaintexts[fixtures_start + i], ""] for i in range(FIXTURES)],
-        "members": [[plaintexts[fixtures_start + FIXTURES + i], holders[fixtures_start + FIXTURES + i][2]] for i in range(FIXTURES)],
+        "members": [
+            [plaintexts[fixtures_start + FIXTURES + i], holders[fixtures_start + FIXTURES + i][2]]
+            for i in range(FIXTURES)
+        ],
         "audit": [
             [plaintexts[fixtures_start + 2 * FIXTURES + i], holders[fixtures_start + 2 * FIXTURES + i][2]]
             for i in range(FIXTURES)

@@ -175,8 +175,11 @@ class Gunicorn:
 
     ACCESS_FORMAT = '%(p)s %(s)s "%(r)s"'
 
-    def __init__(self, env: dict[str, str], workers: int = 2, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, env: dict[str, str], workers: int = 2, extra_args: tuple[str, ...] = (), access_format: str = ""
+    ) -> None:
         self.env = env
+        self.access_format = access_format or self.ACCESS_FORMAT
         self.workers = workers
         self.extra_args = extra_args
         self.port = free_port()
@@ -195,7 +198,7 @@ class Gunicorn:
             self.process = subprocess.Popen(
                 [
                     GUNICORN, "capgo_org.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
-                    "--access-logfile", "-", "--access-logformat", self.ACCESS_FORMAT, "--error-logfile", "-",
+                    "--access-logfile", "-", "--access-logformat", self.access_format, "--error-logfile", "-",
                     "--graceful-timeout", "5", *self.extra_args,
                 ],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
@@ -205,7 +208,7 @@ class Gunicorn:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.output()}")
             try:
-                call(self.port, "GET", "/api/schema/", timeout=5)
+                call(self.port, "GET", "/organization/", timeout=5)
                 return
             except OSError:
                 time.sleep(0.1)

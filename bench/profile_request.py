@@ -55,7 +55,12 @@ def requests_for(name: str, keys: dict[str, list[list[str]]]) -> Iterator[Reques
         def alternate() -> Iterator[Request]:
             for n, (key, org) in zip(count(), cycle(keys["invite"]), strict=False):
                 email = f"profile-{tag}-{n}@bench.test"
-                yield ("POST", "/organization/members/", key, json.dumps({"orgId": org, "email": email, "role": "read"}))
+                yield (
+                    "POST",
+                    "/organization/members/",
+                    key,
+                    json.dumps({"orgId": org, "email": email, "role": "read"}),
+                )
                 yield ("DELETE", f"/organization/members/?orgId={org}&email={email}", key, "")
 
         return alternate()

@@ -96,6 +96,9 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
         EMAIL_URL="dummymail://",
         LOG_LEVEL="WARNING",
     )
+    for assignment in getattr(args, "env", None) or []:
+        name, _, value = assignment.partition("=")
+        env[name] = value
     return env
 
 
@@ -269,7 +272,11 @@ def worker_rss_mb(master_pid: int) -> list[float]:
 
 def machine() -> dict[str, Any]:
     model = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
         platform.processor(),
     )
     mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line)
@@ -329,6 +336,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/capgo_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
+    parser.add_argument(
+        "--env", action="append", metavar="NAME=VALUE", help="extra server setting, e.g. DB_PREPARED_STATEMENTS=false"
+    )
     parser.add_argument("--keep-db", action="store_true", help="reuse capgo_bench and its data if present")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args()
@@ -386,6 +396,7 @@ def main() -> None:
                 "preload": args.preload,
             },
             "wrk_threads": args.wrk_threads,
+            "server_env": args.env or [],
         },
         "setup": setup,
         "rows": rows,

@@ -66,11 +66,25 @@ def api_key_snapshot(key: ApiKey, limited_to_orgs: Iterable[str]) -> Snapshot:
     }
 
 
+def events_page(
+    org_id: str, *, table_name: str | None = None, operation: str | None = None, page: int = 0, limit: int = 50
+) -> tuple[list[AuditEvent], int]:
+    """One page of an organization's events, newest first, and the exact total: two queries."""
+    qs = AuditEvent.objects.filter(org_id=org_id)
+    if table_name:
+        qs = qs.filter(table_name=table_name)
+    if operation:
+        qs = qs.filter(operation=operation)
+    total = qs.count()
+    start = page * limit
+    return (list(qs.order_by("-created_at", "-id")[start : start + limit]) if start < total else []), total
+
+
 def changed(old: Snapshot, new: Snapshot) -> list[str]:
     return sorted(field for field in new if old.get(field) != new.get(field))
 
 
-def event(
+def _fields(
     actor: Principal | None,
     *,
     org_id: str | None,
@@ -79,8 +93,7 @@ def event(
     operation: str,
     old: Snapshot | None = None,
     new: Snapshot | None = None,
-) -> AuditEvent:
-    """An unsaved audit event (for bulk_create); `record` saves one."""
+) -> dict[str, Any]:
     fields: dict[str, Any] = {"actor_type": AuditEvent.ActorType.SYSTEM}
     if actor is not None:
         fields = {
@@ -91,20 +104,23 @@ def event(
         if actor.api_key is not None:
             fields["actor_apikey_id"] = actor.api_key.pk
             fields["actor_apikey_name"] = actor.api_key.name
-    return AuditEvent(
-        org_id=org_id,
-        table_name=table,
-        record_id=str(record_id),
-        operation=operation,
-        old_record=old,
-        new_record=new,
-        changed_fields=changed(old, new) if old is not None and new is not None else None,
+    return {
+        "org_id": org_id,
+        "table_name": table,
+        "record_id": str(record_id),
+        "operation": operation,
+        "old_record": old,
+        "new_record": new,
+        "changed_fields": changed(old, new) if old is not None and new is not None else None,
         **fields,
-    )
+    }
+
+
+def event(actor: Principal | None, **kwargs: Any) -> AuditEvent:
+    """An unsaved audit event, for writing many in one statement with bulk_create."""
+    return AuditEvent(**_fields(actor, **kwargs))
 
 
 def record(actor: Principal | None, **kwargs: Any) -> AuditEvent:
     """Write one audit event. Call inside the transaction of the change it describes."""
-    instance = event(actor, **kwargs)
-    instance.save(force_insert=True)
-    return instance
+    return AuditEvent.objects.create(**_fields(actor, **kwargs))

@@ -5,6 +5,7 @@ backstop for what others log on our behalf: SQL with its parameters (django.db.b
 logs them when DEBUG is on, and a key's INSERT carries its digest), exception messages that
 quote a row (an IntegrityError names the duplicate value), a library that echoes a header.
 It is attached to the handlers in settings.LOGGING, so it sees every record they write.
+SQL is logged without its values at all (see `_sql_without_values`).
 """
 
 from __future__ import annotations
@@ -38,10 +39,28 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# A quoted SQL literal ('' escapes a quote inside one).
+_SQL_LITERAL = re.compile(r"'(?:[^']|'')*'")
+
+
 def redact(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def _sql_without_values(record: logging.LogRecord) -> str | None:
+    """django.db.backends' query lines, with every value left out: their shape and time, not their data.
+
+    With DEBUG on, Django logs each query with its parameters inlined: session keys, session data,
+    key digests, password hashes. What a query log is for (which queries, how long) needs none of them.
+    """
+    if not record.name.startswith("django.db.backends") or not isinstance(record.args, tuple):
+        return None
+    if len(record.args) == 4 and isinstance(record.args[1], str):  # "(%.3f) %s; args=%s; alias=%s"
+        duration, sql, _params, alias = record.args
+        return f"({duration:.3f}) {_SQL_LITERAL.sub('?', sql)}; alias={alias}"
+    return _SQL_LITERAL.sub("?", record.getMessage())
 
 
 class RedactSecretsFilter(logging.Filter):
@@ -50,9 +69,9 @@ class RedactSecretsFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
+            cleaned = redact(_sql_without_values(record) or message)
         except Exception:  # a malformed record is the formatter's problem, not ours
             return True
-        cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
         if record.exc_info and not record.exc_text:

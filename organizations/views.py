@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.views import i18n as i18n_views
 from django.views.decorators.http import require_POST
 
-from organizations import services
+from organizations import audit, services
 from organizations.access import org_for, visible_organizations
 from organizations.api.errors import error_response
 from organizations.api.serializers import AuditListIn
@@ -257,7 +257,11 @@ def _members_page(
     request: HttpRequest, principal: Principal, org: Organization, role: str, invite_form: InviteForm | None = None
 ) -> HttpResponse:
     members, invitations = [], []
-    for row in services.member_rows(org):
+    rows = services.member_rows(org)
+    # The last-super_admin rule (services) would refuse these anyway: do not offer them.
+    super_admins = [r.uid for r in rows if not r.invitation_id and r.role == Role.SUPER_ADMIN]
+    last_super_admin = super_admins[0] if len(super_admins) == 1 else None
+    for row in rows:
         if row.invitation_id:
             invited_role = parse_role(row.role) or Role.READ
             invitations.append(
@@ -269,13 +273,14 @@ def _members_page(
             )
             continue
         is_me = row.uid == str(principal.user.pk)
+        is_last = row.uid == last_super_admin
         roles = _grantable_roles(principal, role, row.role)
         members.append(
             {
                 "row": row,
                 "is_me": is_me,
-                "role_choices": [(r, Role(r).label) for r in roles] if len(roles) > 1 else [],
-                "can_remove": not is_me and can_change_member(principal, role, target_role=row.role),
+                "role_choices": [(r, Role(r).label) for r in roles] if len(roles) > 1 and not is_last else [],
+                "can_remove": not is_me and not is_last and can_change_member(principal, role, target_role=row.role),
             }
         )
     context = _org_context(
@@ -284,7 +289,7 @@ def _members_page(
         role,
         members=members,
         invitations=invitations,
-        can_leave=can(principal, Action.LEAVE, role),
+        can_leave=can(principal, Action.LEAVE, role) and last_super_admin != str(principal.user.pk),
         invitation_days=settings.INVITATION_TTL_DAYS,
     )
     if context["can_manage_members"]:
@@ -577,14 +582,8 @@ def org_audit(request: HttpRequest, org_id: str) -> HttpResponse:
         params.is_valid()
     table_name, operation = params.validated_data.get("tableName"), params.validated_data.get("operation")
     page_number, limit = params.validated_data["page"], params.validated_data["limit"]
-    qs = AuditEvent.objects.filter(org_id=org.id)
-    if table_name:
-        qs = qs.filter(table_name=table_name)
-    if operation:
-        qs = qs.filter(operation=operation)
-    total = qs.count()
+    events, total = audit.events_page(org.id, table_name=table_name, operation=operation, page=page_number, limit=limit)
     start = page_number * limit
-    events = list(qs.order_by("-created_at", "-id")[start : start + limit]) if start < total else []
 
     def page_url(number: int) -> str:
         query = {"tableName": table_name or "", "operation": operation or "", "page": number, "limit": limit}

@@ -276,10 +276,11 @@ class AuditCoverageTestCase(AuditTestCase):
         count = AuditEvent.objects.filter(org_id=org_id).count()
         self.assertEqual(self.delete(ORG_URL, {"orgId": org_id}, key=key).status_code, 200)
         after = AuditEvent.objects.filter(org_id=org_id)
-        self.assertEqual(after.count(), count + 2)  # alice's membership, then the organization
+        # alice's membership, the story key losing its limit to this org, then the organization.
+        self.assertEqual(after.count(), count + 3)
         self.assertEqual(
-            list(after.order_by("-id").values_list("table_name", "operation", "record_id")[:2]),
-            [("orgs", "DELETE", org_id), ("org_users", "DELETE", alice)],
+            list(after.order_by("-id").values_list("table_name", "operation", "record_id")[:3]),
+            [("orgs", "DELETE", org_id), ("apikeys", "UPDATE", str(key_id)), ("org_users", "DELETE", alice)],
         )
         self.assertEqual(after.get(table_name="orgs", operation="DELETE").old_record["name"], "Story 2")
         self.assertError(self.get(URL, {"orgId": org_id}, key=key), 404, "org_not_found")

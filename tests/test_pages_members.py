@@ -47,6 +47,18 @@ class MembersPageTestCase(MembersTestCase):
         self.assertContains(r, "no account yet")
         self.assertNotContains(r, "oscar@example.org")
 
+    def test_the_only_super_admin_is_offered_no_role_change_removal_or_leave(self) -> None:
+        self.client.force_login(self.alice)
+        r = self.client.get(self.url)
+        self.assertNotContains(r, f'id="role-{self.alice.pk}"')
+        self.assertNotContains(r, 'id="leave-org"')
+        self.assertContains(r, f'id="role-{self.rita.pk}"')
+        # With a second super_admin, both may be changed and alice may leave.
+        Membership.objects.filter(user=self.adam, organization=self.org).update(role=Role.SUPER_ADMIN)
+        r = self.client.get(self.url)
+        self.assertContains(r, f'id="role-{self.alice.pk}"')
+        self.assertContains(r, 'id="leave-org"')
+
     def test_a_read_member_sees_no_management_buttons_but_may_leave(self) -> None:
         self.invite("newcomer@example.org")
         self.client.force_login(self.rita)

@@ -253,6 +253,14 @@ class RedisRateLimitTestCase(ApiTestCase):
             statuses = [self.get(URL, key=self.key["read"]).status_code for _ in range(3)]
             self.assertEqual(statuses, [200, 200, 429])
 
+    def test_failed_authentication_is_counted_in_redis_too(self) -> None:
+        with override_settings(CACHES=redis_cache(redis_url_or_skip()), AUTH_FAILURE_LIMIT_PER_MINUTE=2):
+            bad = "capgo_aaaaaaaa_" + "x" * 43
+            statuses = [self.get(URL, key=bad, REMOTE_ADDR="192.0.2.9").status_code for _ in range(3)]
+            self.assertEqual(statuses, [401, 401, 429])
+            self.assertEqual(self.get(URL, key=self.key["read"], REMOTE_ADDR="192.0.2.9").status_code, 429)
+            self.assertEqual(self.get(URL, key=self.key["read"], REMOTE_ADDR="192.0.2.10").status_code, 200)
+
     def test_requests_still_succeed_when_redis_dies_and_it_is_logged_once(self) -> None:
         server = OwnRedis()
         self.addCleanup(server.kill)

@@ -2,9 +2,9 @@
 
 For each operation it generates up to MAX_EXAMPLES requests (valid and invalid), sends them
 with a real key (`all` mode, its user super_admin of an organization) and checks that no
-response is a 5xx, that every response matches the schema (status code, content type, body),
-that invalid input is refused and valid input is not, that the operation refuses requests
-without credentials (`ignored_auth`), and — our own check — that every error is the envelope.
+response is a 5xx, that every response matches the schema (status code, content type, headers,
+body), that schema-invalid input is refused, that the operation refuses requests without
+credentials (`ignored_auth`), and — our own check — that every error is the envelope.
 
 Half of the examples swap the generated ids for real ones (the organization's id, a member's
 email, a key id of the same user), so that generation reaches past the 404s.
@@ -15,6 +15,7 @@ starve the next example. The database is transactional (flushed after each opera
 from __future__ import annotations
 
 import itertools
+import os
 import zlib
 from typing import Any
 
@@ -28,12 +29,17 @@ from organizations import services
 from organizations.roles import Principal, Role
 from tests.base import add_member, make_key, make_user
 
-MAX_EXAMPLES = 15
+# 15 keeps `make test` fast; FUZZ_MAX_EXAMPLES=200 for a deeper run.
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "15"))
 
 CONFIG = SchemathesisConfig.from_dict(
     {
         "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
         "generation": {"max-examples": MAX_EXAMPLES, "database": "none"},
+        # "Every schema-valid request is accepted" cannot hold here: some rules are beyond a JSON
+        # schema (an expiry in the future, a name of 3 characters after trimming, a website that is a
+        # real URL once normalised, no NUL characters). Invalid requests must still be refused.
+        "checks": {"positive_data_acceptance": {"enabled": False}},
     }
 )
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application, config=CONFIG)
@@ -95,7 +101,8 @@ def use_real_ids(case: schemathesis.Case, cast: dict[str, Any]) -> None:
 )
 def test_api(case: schemathesis.Case) -> None:
     cast = fresh_cast()
-    # Half of the examples, chosen by their content (so a failure replays the same way).
-    if zlib.crc32(repr((case.query, case.body, case.path_parameters)).encode()) % 2:
+    # Half of the valid examples, chosen by their content (so that a failure replays the same way).
+    positive = case.meta is None or not case.meta.generation.mode.is_negative
+    if positive and zlib.crc32(repr((case.query, case.body, case.path_parameters)).encode()) % 2:
         use_real_ids(case, cast)
     case.call_and_validate(headers={"authorization": cast["key"]}, additional_checks=[error_envelope])

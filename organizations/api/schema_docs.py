@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerExtension,
+    OpenApiSerializerFieldExtension,
+)
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from organizations.api import serializers as s
+from organizations.roles import INVITE_PREFIX, ROLE_ORDER
 
 ORG_EXAMPLE = {
     "id": "org_3f1c9a2b7d4e4f0a9b8c7d6e5f4a3b2c",
@@ -93,6 +98,16 @@ class StrictSerializerScheme(OpenApiSerializerExtension):
             schema["additionalProperties"] = False
             schema.update(self.EXTRA.get(type(self.target).__name__, {}))
         return schema
+
+
+class RoleFieldScheme(OpenApiSerializerFieldExtension):
+    """A role, also spelled `invite_<role>`."""
+
+    target_class = "organizations.api.serializers.RoleField"
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        # A pattern, not an enum: `role` and `invite_type` would otherwise make two named enums of one set.
+        return {"type": "string", "pattern": f"^({INVITE_PREFIX})?({'|'.join(ROLE_ORDER)})$"}
 
 
 def _json(serializer: type[serializers.Serializer]) -> dict[str, type[serializers.Serializer]]:

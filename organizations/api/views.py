@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch
+from django.db.models import Count, Prefetch, QuerySet, Window
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from organizations import services
+from organizations import audit, services
 from organizations.access import check_expiry_policy, org_for, visible_organizations
 from organizations.api import schema_docs as docs
 from organizations.api.serializers import (
+    ORGANIZATION_VALUES,
     ApiKeyCreateIn,
     ApiKeyUpdateIn,
     AuditListIn,
@@ -28,9 +29,10 @@ from organizations.api.serializers import (
     audit_json,
     member_json,
     organization_json,
+    organization_row_json,
 )
 from organizations.exceptions import ApiKeyNotFound, Invalid
-from organizations.models import ApiKey, ApiKeyOrgLimit, AuditEvent
+from organizations.models import ApiKey, ApiKeyOrgLimit
 from organizations.ratelimit import ApiKeyRateThrottle, add_headers
 from organizations.roles import Action, Principal, check_key_mode
 
@@ -65,6 +67,21 @@ class ApiView(APIView):
         return serializer
 
 
+def _page_with_total(rows: QuerySet[Any, dict[str, Any]], page: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """One page of `rows` and the number of all of them, in one query.
+
+    COUNT(*) OVER () is computed before LIMIT and OFFSET apply; only a page past the end (no
+    row to carry the total) costs a second query.
+    """
+    found = list(rows.annotate(_total=Window(Count("*")))[page * limit : (page + 1) * limit])
+    if found:
+        total = found[0]["_total"]
+        for row in found:
+            del row["_total"]
+        return found, total
+    return [], rows.count() if page else 0
+
+
 # Organizations ---------------------------------------------------------------------------
 
 
@@ -77,11 +94,9 @@ class OrganizationView(ApiView):
             org, _role = org_for(principal, params["orgId"], Action.READ_ORG)
             return Response({"data": organization_json(org, request)})
         page, limit = params["page"], params["limit"]
-        qs = visible_organizations(principal)
-        total = qs.count()
-        rows = qs[page * limit : (page + 1) * limit] if page * limit < total else []
+        rows, total = _page_with_total(visible_organizations(principal).values(*ORGANIZATION_VALUES), page, limit)
         return Response(
-            {"data": [organization_json(o, request) for o in rows], "page": page, "limit": limit, "total": total}
+            {"data": [organization_row_json(o, request) for o in rows], "page": page, "limit": limit, "total": total}
         )
 
     @extend_schema(**docs.org_post)
@@ -177,15 +192,11 @@ class AuditView(ApiView):
     def get(self, request: Request) -> Response:
         params = self.params(request, AuditListIn)
         org, _role = org_for(self.principal(request), params["orgId"], Action.READ_AUDIT)
-        qs = AuditEvent.objects.filter(org_id=org.id)
-        if params.get("tableName"):
-            qs = qs.filter(table_name=params["tableName"])
-        if params.get("operation"):
-            qs = qs.filter(operation=params["operation"])
         page, limit = params["page"], params["limit"]
-        total = qs.count()
-        rows = qs.order_by("-created_at", "-id")[page * limit : (page + 1) * limit] if page * limit < total else []
-        return Response({"data": [audit_json(e) for e in rows], "total": total, "page": page, "limit": limit})
+        events, total = audit.events_page(
+            org.id, table_name=params.get("tableName"), operation=params.get("operation"), page=page, limit=limit
+        )
+        return Response({"data": [audit_json(e) for e in events], "total": total, "page": page, "limit": limit})
 
 
 # API keys --------------------------------------------------------------------------------

@@ -1,0 +1,97 @@
+"""Deployment settings: `check --deploy` is clean in production, and production refuses to start unsafe.
+
+Each test runs manage.py in a subprocess with a production environment (DEBUG off), because the
+settings module reads the environment once, at import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from bench.load import ROOT
+
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "deploy-test-only-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKL",
+    "ALLOWED_HOSTS": "capgo-org.example",
+    "HTTPS": "true",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "DATABASE_URL": "sqlite:////nonexistent/never-opened.sqlite3",
+}
+PRODUCTION_VARIABLES = (
+    *PRODUCTION,
+    "REDIS_URL",
+    "CORS_ALLOWED_ORIGINS",
+    "API_RATE_LIMIT_PER_MINUTE",
+    "AUTH_FAILURE_LIMIT_PER_MINUTE",
+    "SECURE_COOKIES",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_PRELOAD",
+    "BEHIND_PROXY",
+)
+
+
+def manage(*args: str, **env_changes: str | None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION_VARIABLES and not k.startswith("DJANGO_")}
+    env.update(PRODUCTION)
+    for name, value in env_changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings() -> None:
+    result = manage("check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_settings_refuse_to_load_without_a_secret_key() -> None:
+    result = manage("check", SECRET_KEY=None)
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+    assert "ImproperlyConfigured" in result.stderr
+
+
+def test_production_settings_are_secure_by_default() -> None:
+    probe = (
+        "import json; from django.conf import settings as s; print('RESULT ' + json.dumps({"
+        "'DEBUG': s.DEBUG, 'SESSION_COOKIE_SECURE': s.SESSION_COOKIE_SECURE,"
+        "'CSRF_COOKIE_SECURE': s.CSRF_COOKIE_SECURE,"
+        "'SESSION_COOKIE_HTTPONLY': s.SESSION_COOKIE_HTTPONLY, 'SESSION_COOKIE_SAMESITE': s.SESSION_COOKIE_SAMESITE,"
+        "'SECURE_SSL_REDIRECT': s.SECURE_SSL_REDIRECT, 'SECURE_HSTS_SECONDS': s.SECURE_HSTS_SECONDS,"
+        "'X_FRAME_OPTIONS': s.X_FRAME_OPTIONS, 'SECURE_CONTENT_TYPE_NOSNIFF': s.SECURE_CONTENT_TYPE_NOSNIFF,"
+        "'RENDERERS': s.REST_FRAMEWORK['DEFAULT_RENDERER_CLASSES'], 'CORS': 'corsheaders' in s.INSTALLED_APPS,"
+        "'API_RATE_LIMIT_PER_MINUTE': s.API_RATE_LIMIT_PER_MINUTE,"
+        "'AUTH_FAILURE_LIMIT_PER_MINUTE': s.AUTH_FAILURE_LIMIT_PER_MINUTE}))"
+    )
+    # Only DEBUG off and a secret key: the defaults must already be the safe ones.
+    result = manage(
+        "shell", "-v", "0", "-c", probe, HTTPS=None, SECURE_HSTS_SECONDS=None, SECURE_HSTS_INCLUDE_SUBDOMAINS=None
+    )
+    assert result.returncode == 0, result.stderr
+    values = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert values == {
+        "DEBUG": False,
+        "SESSION_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SECURE": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SECURE_SSL_REDIRECT": False,  # HTTPS=true turns it on
+        "SECURE_HSTS_SECONDS": 3600,
+        "X_FRAME_OPTIONS": "DENY",
+        "SECURE_CONTENT_TYPE_NOSNIFF": True,
+        "RENDERERS": ["rest_framework.renderers.JSONRenderer"],
+        "CORS": False,
+        "API_RATE_LIMIT_PER_MINUTE": 100,
+        "AUTH_FAILURE_LIMIT_PER_MINUTE": 30,
+    }
