@@ -11,6 +11,7 @@ WORKERS ?= 2
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 LOAD_SECONDS ?= 60
 
 .PHONY: run test install install-test checks test-sqlite test-postgres deploy-check redis-check bench load messages clean
@@ -80,8 +81,12 @@ redis-check: install-test
 
 test: checks test-sqlite test-postgres
 
+# Needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (it uses its own database
+# capgo_bench and Redis db 12). BENCH_ARGS passes options: make bench BENCH_ARGS="--scale large".
 bench: install
-	$(BIN)/python bench/run.py
+	@command -v wrk >/dev/null 2>&1 || { echo "Installing Debian package: wrk"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 load: install
 	$(BIN)/python bench/load.py --seconds $(LOAD_SECONDS)

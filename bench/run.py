@@ -55,7 +55,10 @@ def endpoints(keys: dict[str, list[list[str]]]) -> list[Endpoint]:
             "org_get", "GET /organization/?orgId=", "rotate.lua", "read", 0.50,
             lines("read", "GET", "/organization/?orgId={org}"),
         ),
-        Endpoint("org_list", "GET /organization/ (50 orgs)", "rotate.lua", "list", 0.30, lines("list", "GET", "/organization/")),
+        Endpoint(
+            "org_list", "GET /organization/ (50 orgs)", "rotate.lua", "list", 0.30,
+            lines("list", "GET", "/organization/"),
+        ),
         Endpoint(
             "members", "GET /organization/members/ (100)", "rotate.lua", "members", 0.20,
             lines("members", "GET", "/organization/members/?orgId={org}"),
@@ -109,7 +112,11 @@ def prepare_database(args: argparse.Namespace, env: dict[str, str]) -> dict[str,
     if not name.replace("_", "").isalnum():
         raise SystemExit(f"unexpected database name {name!r}")
     started = time.perf_counter()
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+    try:
+        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise SystemExit(f"PostgreSQL is not reachable at {ADMIN_URL}: {exc}") from None
+    with admin as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if exists and not args.keep_db:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
@@ -316,7 +323,7 @@ def table(rows: list[dict[str, Any]], endpoints_: list[Endpoint]) -> str:
         lines.append(
             f"| {row['label']} | {row['connections']} | {row['rps']:.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} "
             f"| {row['p99_over_p50']:.1f} | {row['errors']} | {row['ratio']:.2f} "
-            f"| {'≥ %.2f' % target if target is not None and row['connections'] == 16 else ''} |"
+            f"| {f'≥ {target:.2f}' if target is not None and row['connections'] == 16 else ''} |"
         )
     return "\n".join(lines)
 
@@ -328,7 +335,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2, help="seconds of the warm-up before each run")
     parser.add_argument("--connections", default="16,64", help="comma-separated connection counts")
     parser.add_argument("--only", default="", help="comma-separated endpoint names (healthz always runs)")
-    parser.add_argument("--workers", type=int, default=4)
+    # Sync workers, one more than the cores: see bench/README.md for the measurements behind it.
+    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 2) + 1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--worker-class", default="sync")
     parser.add_argument("--preload", action=argparse.BooleanOptionalAction, default=True)
@@ -420,7 +428,7 @@ def main() -> None:
         f"{report['load_after']} after; {report['seconds']:.0f} s in all"
     )
     print("All targets met." if not missed else "Targets missed:\n  " + "\n  ".join(missed))
-    print(f"Written to {args.output.relative_to(ROOT)}")
+    print(f"Written to {args.output}")
 
 
 if __name__ == "__main__":

@@ -202,16 +202,43 @@ class MemberRow:
 
 
 def member_rows(org: Organization) -> list[MemberRow]:
-    """Members, then pending unexpired invitations: three queries whatever the size."""
-    memberships = Membership.objects.filter(organization=org).select_related("user").order_by("created_at", "id")
+    """Members, then pending unexpired invitations: three queries whatever the size.
+
+    Reads plain values rather than model instances: a list of 100 members is several times
+    cheaper that way, and this list sits behind every member page and API call.
+    """
+    avatar_url = User._meta.get_field("avatar").storage.url
+    rows = [
+        MemberRow(
+            uid=str(uid), email=email, image_url=avatar_url(avatar) if avatar else None, role=role, is_tmp=False,
+            name=name,
+        )
+        for uid, email, name, avatar, role in Membership.objects.filter(organization=org)
+        .order_by("created_at", "id")
+        .values_list("user_id", "user__email", "user__name", "user__avatar", "role")
+    ]  # fmt: skip
     invitations = list(
         Invitation.objects.filter(
             organization=org, status=Invitation.Status.PENDING, expires_at__gt=timezone.now()
         ).order_by("created_at")
     )
-    users = {u.email: u for u in User.objects.filter(email__in=[i.email for i in invitations])} if invitations else {}
-    rows = [MemberRow.of_membership(m) for m in memberships]
-    rows += [MemberRow.of_invitation(i, users.get(i.email)) for i in invitations]
+    if invitations:
+        accounts = {
+            email: (uid, name, avatar)
+            for email, uid, name, avatar in User.objects.filter(email__in=[i.email for i in invitations]).values_list(
+                "email", "id", "name", "avatar"
+            )
+        }
+        for invitation in invitations:
+            uid, name, avatar = accounts.get(invitation.email, (None, "", ""))
+            rows.append(
+                MemberRow(
+                    uid=str(uid or invitation.id), email=invitation.email,
+                    image_url=avatar_url(avatar) if avatar else None, role=invitation.display_role,
+                    is_tmp=uid is None, name=name, expires_at=invitation.expires_at,
+                    invitation_id=str(invitation.id),
+                )
+            )  # fmt: skip
     return rows
 
 

@@ -98,7 +98,9 @@ class ExplainTestCase(ApiTestCase):
             self.post("/organization/", {"name": "Explained"}, key=key),
             self.put("/organization/", {"orgId": org, "name": "Explained org"}, key=key),
             self.get("/organization/members/", {"orgId": org}, key=key),
-            self.post("/organization/members/", {"orgId": org, "email": "someone@example.org", "role": "read"}, key=key),
+            self.post(
+                "/organization/members/", {"orgId": org, "email": "someone@example.org", "role": "read"}, key=key
+            ),
             self.post("/organization/members/", {"orgId": org, "email": self.rita.email, "role": "write"}, key=key),
             self.delete("/organization/members/", {"orgId": org, "email": "someone@example.org"}, key=key),
             self.delete("/organization/members/", {"orgId": org, "email": self.wendy.email}, key=key),

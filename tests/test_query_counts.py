@@ -10,7 +10,6 @@ import hashlib
 from datetime import timedelta
 
 import pytest
-
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -43,11 +42,16 @@ def add_invitations(org: Organization, count: int, prefix: str) -> None:
     expires = timezone.now() + timedelta(days=7)
     Invitation.objects.bulk_create(
         [
-            Invitation(organization=org, email=f"{prefix}{n}@example.org", role=Role.READ, token_hash=hashlib.sha256(f"{prefix}{n}".encode()).hexdigest(),
-                       expires_at=expires)
+            Invitation(
+                organization=org,
+                email=f"{prefix}{n}@example.org",
+                role=Role.READ,
+                token_hash=hashlib.sha256(f"{prefix}{n}".encode()).hexdigest(),
+                expires_at=expires,
+            )
             for n in range(count)
         ]
-    )  # fmt: skip
+    )
 
 
 class QueryCountTestCase(ApiTestCase):
