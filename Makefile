@@ -40,9 +40,9 @@ run: install
 	@if [ -d locale ]; then DEBUG=true $(BIN)/python manage.py compilemessages --ignore=.venv -v 0; fi
 	DEBUG=true $(BIN)/python manage.py migrate --noinput -v 0
 	DEBUG=true $(BIN)/python manage.py collectstatic --noinput -v 0
-	DEBUG=true $(BIN)/python manage.py seed_demo
+	DEBUG=true SITE_URL=http://127.0.0.1:$(PORT) $(BIN)/python manage.py seed_demo
 	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
-	DEBUG=true $(BIN)/gunicorn capgo_org.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --access-logfile - --capture-output
+	DEBUG=true SITE_URL=http://127.0.0.1:$(PORT) $(BIN)/gunicorn capgo_org.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --access-logfile - --capture-output
 
 checks: install-test
 	$(BIN)/ruff check .

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -339,6 +341,17 @@ class OrganizationDeleteTestCase(ApiTestCase):
 
 
 class ErrorEnvelopeTestCase(ApiTestCase):
+    def test_extra_query_parameters_are_ignored_but_unknown_body_fields_are_not(self) -> None:
+        r = self.get("/organization/members/", {"orgId": self.org.id, "_": "123"}, key=self.key["read"])
+        self.assertEqual(r.status_code, 200, r.content)
+        r = self.delete(URL, {"orgId": self.org.id, "cachebust": "1"}, key=self.key["all"])
+        self.assertEqual(r.status_code, 200, r.content)
+        body = {"orgId": self.other_org.id, "cachebust": "1"}
+        r = self.client.delete(
+            URL, json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=self.oscar_key
+        )
+        self.assertError(r, 400, "invalid_body")
+
     def test_wrong_method_gets_405_with_the_envelope(self) -> None:
         self.assertError(
             self.client.patch(URL, "{}", content_type="application/json", HTTP_AUTHORIZATION=self.key["all"]),

@@ -54,7 +54,9 @@ class ApiView(APIView):
     def params(self, request: Request, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
         """GET and DELETE read the query string (DELETE falls back to a JSON body); others the body."""
         if request.method == "GET" or (request.method == "DELETE" and request.query_params):
-            data: Any = request.query_params.dict()
+            # The query string may carry extras (cache busters, tracking): only a body is strict.
+            known = serializer_class._declared_fields  # type: ignore[attr-defined]
+            data: Any = {k: v for k, v in request.query_params.items() if k in known}
         else:
             data = request.data
         serializer = serializer_class(data=data)
