@@ -608,19 +608,6 @@ class UserChangeForm(DjangoUserChangeForm):
         return self.cleaned_data["email"].strip().lower()
 
 
-def user_delete(actor: Principal, user: User) -> None:
-    """Remove a person's memberships and keys through the services, then the person.
-
-    One transaction: if they are an organization's only super_admin, nothing is deleted.
-    """
-    with transaction.atomic():
-        for membership in Membership.objects.select_related("organization").filter(user=user):
-            services.member_remove(actor=actor, org=membership.organization, email=user.email, as_staff=True)
-        for key in ApiKey.objects.filter(user=user):
-            services.api_key_delete(actor=actor, key=key)
-        user.delete()
-
-
 @admin.register(User)
 class UserAdmin(ServiceAdminMixin, DjangoUserAdmin):
     form = UserChangeForm
@@ -639,4 +626,4 @@ class UserAdmin(ServiceAdminMixin, DjangoUserAdmin):
     readonly_fields = ("last_login", "date_joined")
 
     def remove(self, request: HttpRequest, obj: User) -> None:
-        user_delete(staff_actor(request), obj)
+        services.user_delete(actor=staff_actor(request), user=obj)

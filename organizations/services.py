@@ -578,3 +578,19 @@ def api_key_revoke(*, actor: Principal | None, key: ApiKey) -> ApiKey:
         key.save(update_fields=["revoked_at", "updated_at"])
         _record_key_event(actor, key, Op.UPDATE, org_ids, before, dict(before, revoked=True))
     return key
+
+
+# Users -----------------------------------------------------------------------------------
+
+
+def user_delete(*, actor: Principal, user: User) -> None:
+    """Remove a person's memberships and keys through the services, then the person.
+
+    One transaction: if they are an organization's only super_admin, nothing is deleted.
+    """
+    with transaction.atomic():
+        for membership in Membership.objects.select_related("organization").filter(user=user):
+            member_remove(actor=actor, org=membership.organization, email=user.email, as_staff=True)
+        for key in ApiKey.objects.filter(user=user):
+            api_key_delete(actor=actor, key=key)
+        user.delete()
