@@ -20,7 +20,6 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import Count, IntegerField, Model, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -33,6 +32,7 @@ from django.utils.translation import ngettext
 
 from organizations import api_keys, services
 from organizations.exceptions import InvitationNotFound, ServiceError
+from organizations.forms import HttpsUrlField, WebsiteField
 from organizations.models import ApiKey, AuditEvent, Invitation, Membership, Organization, User
 from organizations.roles import Principal, Role
 
@@ -192,12 +192,9 @@ def pretty_json(value: Any) -> str:
 
 
 class OrganizationForm(ServiceForm):
-    website = forms.URLField(
-        label=_("website"), max_length=2000, required=False, empty_value=None, assume_scheme="https"
-    )
-    logo_url = forms.URLField(
-        label=_("logo URL"), max_length=2000, required=False, empty_value=None, assume_scheme="https"
-    )
+    # The same fields as the settings page, so the same website and logo rules as the API.
+    website = WebsiteField(label=_("website"))
+    logo_url = HttpsUrlField(label=_("logo URL"))
 
     class Meta:
         model = Organization
@@ -205,13 +202,6 @@ class OrganizationForm(ServiceForm):
             "name", "management_email", "website", "logo_url", "require_apikey_expiration",
             "max_apikey_expiration_days",
         )  # fmt: skip
-
-    def clean_logo_url(self) -> str | None:
-        # The API accepts only https logo URLs (HttpsUrlField); the admin keeps to the same rule.
-        value = self.cleaned_data.get("logo_url") or None
-        if value:
-            URLValidator(schemes=["https"], message=_("The logo must be an https URL."))(value)
-        return value
 
     def apply(self) -> Organization:
         data = self.cleaned_data

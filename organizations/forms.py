@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
@@ -14,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError as DrfValidationError
 
 from organizations import images
-from organizations.api.serializers import normalise_website
+from organizations.api.serializers import is_https_without_credentials, normalise_website
 from organizations.models import ApiKey, Organization, User
 from organizations.roles import Role
 
@@ -65,8 +64,7 @@ class HttpsUrlField(forms.URLField):
         value = super().clean(value)
         if not value:
             return None
-        parts = urlsplit(value)
-        if parts.scheme.lower() != "https" or parts.username or parts.password:
+        if not is_https_without_credentials(value):
             raise forms.ValidationError(_("The logo address must be an https URL."), code="invalid")
         return value
 

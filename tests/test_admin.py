@@ -190,9 +190,25 @@ class OrganizationAdminTestCase(AdminTestCase):
         page = self.client.get(admin_url("organization", "change", self.org.pk))
         data = form_data(page) | {"logo_url": "http://example.org/logo.png"}
         r = self.client.post(admin_url("organization", "change", self.org.pk), data)
-        self.assertContains(r, "The logo must be an https URL.")
+        self.assertContains(r, "The logo address must be an https URL.")  # the settings page's field and message
         self.org.refresh_from_db()
         self.assertIsNone(self.org.logo_url)
+
+    def test_the_website_follows_the_api_rule(self) -> None:
+        page = self.client.get(admin_url("organization", "change", self.org.pk))
+        for website in ("ftp://example.org/", "https://user:pass@example.org/"):
+            r = self.client.post(
+                admin_url("organization", "change", self.org.pk), form_data(page) | {"website": website}
+            )
+            self.assertEqual(r.status_code, 200, website)  # the form again, with the error
+            self.org.refresh_from_db()
+            self.assertIsNone(self.org.website)
+        r = self.client.post(
+            admin_url("organization", "change", self.org.pk), form_data(page) | {"website": "HTTPS://X.dev"}
+        )
+        self.assertEqual(r.status_code, 302)
+        self.org.refresh_from_db()
+        self.assertEqual(self.org.website, "https://x.dev/")
 
     def test_the_logo_preview_escapes_the_url(self) -> None:
         Organization.objects.filter(pk=self.org.pk).update(logo_url='https://cdn.example/a.png?x="onerror="alert(1)')

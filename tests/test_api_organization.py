@@ -189,7 +189,15 @@ class OrganizationCreateTestCase(ApiTestCase):
         self.assertError(self.post(URL, {"name": "   abc   x" * 20}, key=self.key["all"]), 400, "invalid_body")
 
     def test_bad_websites_are_refused(self) -> None:
-        for website in ("ftp://capgo.app", "https://user:pass@capgo.app", "javascript:alert(1)", "https://"):
+        bad = (
+            "ftp://capgo.app",
+            "https://user:pass@capgo.app",
+            "javascript:alert(1)",
+            "https://",
+            "i]x",
+            "https://[::1",
+        )
+        for website in bad:
             self.assertError(
                 self.post(URL, {"name": "Web", "website": website}, key=self.key["all"]), 400, "invalid_body"
             )

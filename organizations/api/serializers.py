@@ -69,7 +69,10 @@ def normalise_website(value: str) -> str:
     value = value.strip()
     if "://" not in value:
         value = "https://" + value
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:  # e.g. "https://i]x": an unbalanced IPv6 bracket
+        raise serializers.ValidationError("Enter a valid website URL.") from exc
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise serializers.ValidationError("Only http and https websites are allowed.")
@@ -91,14 +94,22 @@ class WebsiteField(serializers.CharField):
         return normalise_website(super().to_internal_value(data))
 
 
+def is_https_without_credentials(url: str) -> bool:
+    """The logo URL rule, for the API, the pages and the admin: https, no user name or password."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() == "https" and not parts.username and not parts.password
+
+
 class HttpsUrlField(serializers.URLField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=2000, **kwargs)
 
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data)
-        parts = urlsplit(value)
-        if parts.scheme.lower() != "https" or parts.username or parts.password:
+        if not is_https_without_credentials(value):
             raise serializers.ValidationError("The logo must be an https URL without credentials.")
         return value
 
