@@ -42,7 +42,7 @@ run: install
 	DEBUG=true $(BIN)/python manage.py collectstatic --noinput -v 0
 	DEBUG=true SITE_URL=http://127.0.0.1:$(PORT) $(BIN)/python manage.py seed_demo
 	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
-	DEBUG=true SITE_URL=http://127.0.0.1:$(PORT) $(BIN)/gunicorn capgo_org.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --access-logfile - --capture-output
+	DEBUG=true SITE_URL=http://127.0.0.1:$(PORT) $(BIN)/gunicorn capgo_org.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --access-logfile - --logger-class organizations.logging.GunicornLogger --capture-output
 
 checks: install-test
 	$(BIN)/ruff check .

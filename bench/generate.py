@@ -81,8 +81,8 @@ def general_role(j: str) -> str:
     )
 
 
-LOADED_TABLES = ("organizations_user", "organizations_organization", "organizations_membership",
-                 "organizations_invitation", "organizations_auditevent")  # fmt: skip
+LOADED_TABLES = ("organizations_user", "account_emailaddress", "organizations_organization",
+                 "organizations_membership", "organizations_invitation", "organizations_auditevent")  # fmt: skip
 
 
 def drop_secondary_indexes(conn: psycopg.Connection, tables: tuple[str, ...]) -> list[str]:
@@ -149,6 +149,12 @@ def load(conn: psycopg.Connection, scale: dict[str, int], keys_out: Path) -> dic
         FROM generate_series(0, %(fixtures)s - 1) AS n
         """,
         p | {"fixtures": FIXTURES},
+    )
+    # Every address verified, as after sign-up: keys of unverified accounts are refused.
+    step(
+        "email addresses",
+        """INSERT INTO account_emailaddress (user_id, email, verified, "primary")
+           SELECT id, email, true, true FROM organizations_user""",
     )
     org_columns = """(id, name, management_email, website, logo_file, logo_url, customer_id,
                       require_apikey_expiration, max_apikey_expiration_days, created_by_id, created_at, updated_at)"""

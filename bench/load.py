@@ -118,10 +118,12 @@ def prepare_database(database_url: str) -> None:
 def create_keys(database_url: str, emails: list[str], env_extra: dict[str, str] | None = None) -> list[tuple[int, str]]:
     """One user and one `all` key per email: (key id, plaintext key), in order."""
     script = (
+        "from accounts.verification import mark_verified\n"
         "from organizations import services\n"
         "from organizations.models import User\n"
         f"for email in {emails!r}:\n"
         "    user = User.objects.filter(email=email).first() or User.objects.create_user(email, 'load-pass-123')\n"
+        "    mark_verified(user)\n"
         "    key, plaintext = services.api_key_create(actor=None, user=user, name='load')\n"
         "    print('KEY', key.pk, plaintext)\n"
     )
@@ -199,6 +201,7 @@ class Gunicorn:
                 [
                     GUNICORN, "capgo_org.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
                     "--access-logfile", "-", "--access-logformat", self.access_format, "--error-logfile", "-",
+                    "--logger-class", "organizations.logging.GunicornLogger",
                     "--graceful-timeout", "5", *self.extra_args,
                 ],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,

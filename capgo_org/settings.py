@@ -37,14 +37,19 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
-    "axes",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
     "organizations",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -60,7 +65,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
-    "axes.middleware.AxesMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.SessionActivityMiddleware",
 ]
 
 ROOT_URLCONF = "capgo_org.urls"
@@ -111,10 +117,9 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_USER_MODEL = "organizations.User"
-AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
+# One way in: django-allauth's backend (email and password, with its rate limits). Sessions made
+# through any other backend stop being valid.
+AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -124,9 +129,60 @@ AUTH_PASSWORD_VALIDATORS = [
 if TESTING:
     # PBKDF2 costs about half a second per hash here; tests create hundreds of users.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-LOGIN_URL = "login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "org-list"
-LOGOUT_REDIRECT_URL = "login"
+
+# Accounts (django-allauth): email login, mandatory verification, two-factor, sessions.
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupForm"
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_USER_DISPLAY = "accounts.adapter.user_display"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_UNIQUE_EMAIL = True
+# Sign-up, login and password reset answer alike whether an account exists or not.
+ACCOUNT_PREVENT_ENUMERATION = True
+# A reset asked for an address with no account sends nothing: no mail to strangers on anyone's behalf.
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
+# One address per account; a new one replaces it once verified.
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_EMAIL_NOTIFICATIONS = True
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
+# A password change keeps this session and ends every other one (Django's session hash).
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_SESSION_REMEMBER = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "capgo-org: "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https://") else "http"
+# Limits (sliding windows in the shared cache). The per-account part of `login_failed` is keyed
+# on the account *and* the client address (accounts.adapter), so a stranger who fails on purpose
+# slows only their own address, for five minutes at most.
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": "10/m/ip,5/5m/key",
+    "signup": "20/m/ip",
+    "reset_password": "20/m/ip,3/15m/key",
+    "reset_password_from_key": "20/m/ip",
+    "confirm_email": "1/3m/key",
+    "manage_email": "10/m/user",
+    "change_password": "5/m/user",
+    "reauthenticate": "10/m/user",
+}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = "capgo-org"
+# Browsers treat http://localhost as secure; WebAuthn on plain http is for local use only.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = SITE_URL.startswith(("http://localhost", "http://127.0.0.1"))
+# Behind this many reverse proxies, the client address is the one the outermost proxy saw
+# (X-Forwarded-For); 0 means REMOTE_ADDR. Every limit keyed on the client uses it.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+# Invitation emails an hour: per sending account, per organization and per recipient.
+INVITATION_EMAILS_PER_HOUR_PER_SENDER = env.int("INVITATION_EMAILS_PER_HOUR_PER_SENDER", default=100)
+INVITATION_EMAILS_PER_HOUR_PER_ORG = env.int("INVITATION_EMAILS_PER_HOUR_PER_ORG", default=200)
+INVITATION_EMAILS_PER_HOUR_PER_RECIPIENT = env.int("INVITATION_EMAILS_PER_HOUR_PER_RECIPIENT", default=10)
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("de", _("German"))]
@@ -196,15 +252,6 @@ AUTH_FAILURE_LIMIT_PER_MINUTE = env.int("AUTH_FAILURE_LIMIT_PER_MINUTE", default
 # last_used_at is written at most once per this many seconds per key.
 API_KEY_LAST_USED_RESOLUTION = 60
 INVITATION_TTL_DAYS = 7
-
-# Failed browser and admin logins (django-axes), counted in the shared cache.
-AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-# Both login forms (pages and admin) post the email as `username`; axes would look for `email`.
-AXES_USERNAME_FORM_FIELD = "username"
-AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 # Security headers; the deploy settings turn on the HTTPS-only ones.
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -15,7 +16,11 @@ urlpatterns = [
     path("", include("organizations.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    # Staff log in through the site's login (with its two-factor step and rate limits).
+    path("admin/login/", secure_admin_login(admin.site.login)),
     path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
+    path("accounts/", include("allauth.urls")),
     # Django's set_language, which also saves a logged-in user's choice (User.language).
     path("i18n/setlang/", page_views.set_language, name="set_language"),
     path("", include("organizations.urls")),

@@ -30,8 +30,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from accounts.verification import mark_verified
 from organizations import api_keys, services
-from organizations.exceptions import InvitationNotFound, ServiceError
+from organizations.exceptions import InsufficientRole, InvitationNotFound, ServiceError
 from organizations.forms import HttpsUrlField, WebsiteField
 from organizations.models import ApiKey, AuditEvent, Invitation, Membership, Organization, User
 from organizations.roles import Principal, Role
@@ -614,6 +615,34 @@ class UserAdmin(ServiceAdminMixin, DjangoUserAdmin):
     search_fields = ("email", "name")
     ordering = ("email",)
     readonly_fields = ("last_login", "date_joined")
+    # Rights and identity: a staff user with change_user must not raise their own rights, hand out
+    # rights, or move an account to an address whose invitations it would then take.
+    PRIVILEGED_FIELDS = ("email", "is_staff", "is_superuser", "groups", "user_permissions")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and not request.user.is_superuser:
+            fields += self.PRIVILEGED_FIELDS
+        return fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Changing (or resetting the password of) a staff account is taking it over: superusers only.
+        if obj is not None and obj.is_staff and obj.pk != request.user.pk and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_staff and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change or "email" in form.changed_data:
+            # Staff vouch for an address they set: the account counts as verified.
+            mark_verified(obj)
 
     def remove(self, request: HttpRequest, obj: User) -> None:
+        if obj.is_staff and not request.user.is_superuser:  # the bulk action asks no per-object permission
+            raise InsufficientRole(_("Only a superuser can delete a staff account."))
         services.user_delete(actor=staff_actor(request), user=obj)

@@ -12,8 +12,9 @@ from rest_framework.authentication import BaseAuthentication, SessionAuthenticat
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 
+from accounts.verification import verified_email_exists
 from organizations import api_keys, ratelimit
-from organizations.exceptions import ApiKeyExpired, InvalidApiKey, ServiceError
+from organizations.exceptions import ApiKeyExpired, EmailNotVerified, InvalidApiKey
 from organizations.models import ApiKey, User
 
 KEY_HEADERS = ("HTTP_AUTHORIZATION", "HTTP_CAPGKEY", "HTTP_X_API_KEY")
@@ -35,8 +36,10 @@ def key_for(presented: str) -> ApiKey:
     lookup = api_keys.parse_lookup(presented)
     if lookup is None:
         raise InvalidApiKey()
+    # The owner's verified address comes in the same statement: no query more per request.
+    keys = ApiKey.objects.select_related("user").annotate(email_verified=verified_email_exists("user_id"))
     try:
-        key = ApiKey.objects.select_related("user").get(lookup=lookup)
+        key = keys.get(lookup=lookup)
     except ApiKey.DoesNotExist:
         raise InvalidApiKey() from None
     if not api_keys.verify(presented, key.digest):
@@ -46,6 +49,9 @@ def key_for(presented: str) -> ApiKey:
     now = timezone.now()
     if key.is_expired(now):
         raise ApiKeyExpired()
+    if not key.email_verified:
+        raise EmailNotVerified()
+    key.user.email_verified = True  # read in this statement: the rules asked later need no query of their own
     _touch(key, now)
     return key
 
@@ -66,13 +72,14 @@ class ApiKeyAuthentication(BaseAuthentication):
         presented = presented_key(request._request)
         if presented is None:
             return None
-        # An address that keeps failing is refused before its next guess is even looked up.
-        blocked = ratelimit.auth_failures_exceeded(request._request)
-        if blocked is not None:
-            raise Throttled(wait=blocked.reset, detail="Too many failed authentication attempts")
         try:
             key = key_for(presented)
-        except ServiceError:
+        except (InvalidApiKey, ApiKeyExpired):
+            # Guesses from an address that keeps failing are refused; a valid key never is, whatever
+            # others did from the same address (behind a proxy or a NAT, that is everyone).
+            blocked = ratelimit.auth_failures_exceeded(request._request)
+            if blocked is not None:
+                raise Throttled(wait=blocked.reset, detail="Too many failed authentication attempts") from None
             ratelimit.record_auth_failure(request._request)
             raise
         return key.user, key

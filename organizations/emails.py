@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def invitation_url(token: str) -> str:
-    return settings.SITE_URL + reverse("invitation-accept", args=[token])
+    return settings.SITE_URL + reverse("invitation-link", args=[token])
 
 
 def send_invitation(invitation: Invitation, token: str, *, inviter: User) -> None:

@@ -60,6 +60,12 @@ class InsufficientRole(ServiceError):
     message = _("Admin role required")
 
 
+class EmailNotVerified(ServiceError):
+    status = 403
+    code = "email_not_verified"
+    message = _("Verify your email address first: follow the link in the email we sent you")
+
+
 class KeyModeForbidden(ServiceError):
     status = 403
     code = "key_mode_forbidden"
@@ -101,3 +107,15 @@ class Conflict(ServiceError):
 class LastSuperAdmin(Conflict):
     code = "last_super_admin"
     message = _("Cannot remove the last super admin")
+
+
+class RateLimited(ServiceError):
+    """A cap on something that costs others (emails sent on the caller's behalf). `retry_after` in seconds."""
+
+    status = 429
+    code = "rate_limited"
+    message = _("Too many requests")
+
+    def __init__(self, message: Any = None, *, retry_after: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after

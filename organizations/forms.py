@@ -6,15 +6,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from django import forms
-from django.conf import settings
-from django.contrib.auth.forms import BaseUserCreationForm
 from django.core.files.base import ContentFile
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError as DrfValidationError
 
 from organizations import images
 from organizations.api.serializers import is_https_without_credentials, normalise_website
-from organizations.models import ApiKey, Organization, User
+from organizations.models import ApiKey, Organization
 from organizations.roles import Role
 
 
@@ -67,32 +65,6 @@ class HttpsUrlField(forms.URLField):
         if not is_https_without_credentials(value):
             raise forms.ValidationError(_("The logo address must be an https URL."), code="invalid")
         return value
-
-
-# Accounts --------------------------------------------------------------------------------
-
-
-class SignupForm(BaseUserCreationForm):
-    class Meta:
-        model = User
-        fields = ("email", "name")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["name"].required = True
-
-    def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
-        if User.objects.filter(email=email).exists():
-            raise forms.ValidationError(_("An account with this email already exists. Log in instead."))
-        return email
-
-
-class ProfileForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=150)
-    avatar = ImageField(label=_("Avatar"), help_text=_("PNG, JPEG or WebP, up to 2 MB and 1024×1024 pixels."))
-    remove_avatar = forms.BooleanField(label=_("Remove my avatar"), required=False)
-    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
 
 
 # Organizations ---------------------------------------------------------------------------

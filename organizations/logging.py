@@ -28,6 +28,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         REDACTED,
     ),
+    # Tokens that travel in a path: invitation links, email confirmations, password resets.
+    (re.compile(r"(/invitations/)(?!accept/)[A-Za-z0-9_-]{16,}"), rf"\g<1>{REDACTED}"),
+    (re.compile(r"(/accounts/confirm-email/)[-:\w]{8,}"), rf"\g<1>{REDACTED}"),
+    (re.compile(r"(/accounts/password/reset/key/)[-:\w]+"), rf"\g<1>{REDACTED}"),
     # Credentials in headers or key=value pairs: authorization, capgkey, x-api-key, password, secret.
     (
         re.compile(
@@ -79,3 +83,24 @@ class RedactSecretsFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
         return True
+
+
+try:
+    from gunicorn.glogging import Logger as _GunicornLogger
+except ImportError:  # pragma: no cover - gunicorn is a dependency; this module must import without it
+    _GunicornLogger = object  # type: ignore[assignment,misc]
+
+
+class GunicornLogger(_GunicornLogger):  # type: ignore[misc,valid-type]
+    """gunicorn's access log with the request line, path, query and referer redacted like every other
+    line (`--logger-class organizations.logging.GunicornLogger`): a token in a link stays out of it."""
+
+    REDACTED_ATOMS = ("r", "U", "q", "f", "{referer}i")
+
+    def atoms(self, resp: object, req: object, environ: dict, request_time: object) -> dict:
+        atoms = super().atoms(resp, req, environ, request_time)
+        for name in self.REDACTED_ATOMS:
+            value = atoms.get(name)
+            if isinstance(value, str):
+                atoms[name] = redact(value)
+        return atoms

@@ -13,6 +13,7 @@ every request.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import time
@@ -101,10 +102,10 @@ def reset_breaker() -> None:
     _Breaker.down = False
 
 
-def _window(now: float) -> tuple[int, int]:
-    """The current window's number and the seconds left in it (1 to 60)."""
-    number = int(now // WINDOW_SECONDS)
-    return number, WINDOW_SECONDS - int(now % WINDOW_SECONDS)
+def _window(now: float, seconds: int = WINDOW_SECONDS) -> tuple[int, int]:
+    """The current window's number and the seconds left in it (1 to `seconds`)."""
+    number = int(now // seconds)
+    return number, seconds - int(now % seconds)
 
 
 def _increment(name: str, timeout: int) -> int:
@@ -138,25 +139,51 @@ def _guarded(operation: Any, *args: Any) -> Any:
     return result
 
 
-def hit(scope: str, ident: object, limit: int) -> Decision | None:
+def hit(scope: str, ident: object, limit: int, window: int = WINDOW_SECONDS) -> Decision | None:
     """Count one request of `ident` in `scope`; None when the cache is unavailable."""
-    number, reset = _window(now())
-    count = _guarded(_increment, f"rl:{scope}:{ident}:{number}", reset + 2)
+    number, reset = _window(now(), window)
+    count = _guarded(_increment, _counter_name(scope, ident, number, window), reset + 2)
     return None if count is None else Decision(limit=limit, count=count, reset=reset)
 
 
-def peek(scope: str, ident: object, limit: int) -> Decision | None:
+def peek(scope: str, ident: object, limit: int, window: int = WINDOW_SECONDS) -> Decision | None:
     """The current count of `ident` in `scope` without adding to it."""
-    number, reset = _window(now())
-    count = _guarded(caches["default"].get, f"rl:{scope}:{ident}:{number}", 0)
+    number, reset = _window(now(), window)
+    count = _guarded(caches["default"].get, _counter_name(scope, ident, number, window), 0)
     return None if count is None else Decision(limit=limit, count=int(count), reset=reset)
+
+
+def _counter_name(scope: str, ident: object, number: int, window: int) -> str:
+    suffix = number if window == WINDOW_SECONDS else f"{window}s{number}"
+    return f"rl:{scope}:{ident}:{suffix}"
 
 
 # Failed authentication, per client address -----------------------------------------------
 
 
 def client_address(request: HttpRequest) -> str:
+    """The client's address: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies the address the
+    outermost one saw, from the right of X-Forwarded-For (entries further left are the client's
+    own words and prove nothing). Every limit keyed on the client, allauth's too, asks this.
+    """
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies > 0:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [part for part in forwarded if part]
+        if forwarded:
+            # Fewer entries than proxies: the request skipped some; the leftmost is still a proxy's word.
+            address = forwarded[-proxies] if len(forwarded) >= proxies else forwarded[0]
+            if _is_ip(address):
+                return address
     return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def auth_failures_exceeded(request: HttpRequest) -> Decision | None:

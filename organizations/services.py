@@ -20,13 +20,16 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from organizations import api_keys, audit, emails
+from accounts.verification import is_verified
+from organizations import api_keys, audit, emails, ratelimit
 from organizations.exceptions import (
+    EmailNotVerified,
     Invalid,
     InvitationNotFound,
     LastSuperAdmin,
     MemberNotFound,
     OrgNotFound,
+    RateLimited,
 )
 from organizations.models import ApiKey, ApiKeyOrgLimit, AuditEvent, Invitation, Membership, Organization, User
 from organizations.roles import Action, Principal, Role, authorize_member_change, check_key_mode
@@ -315,6 +318,7 @@ def member_invite(*, actor: Principal, org: Organization, email: str, role: str)
         authorize_member_change(
             actor, _role_of(org, actor.user), target_role=invitation.role if invitation else None, new_role=role
         )
+        _count_invitation_email(actor.user, org, email)
         token, digest = _new_invitation_token()
         expires_at = timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS)
         if invitation is None:
@@ -341,6 +345,41 @@ def member_invite(*, actor: Principal, org: Organization, email: str, role: str)
         # robust: a mail server outage is logged; the committed invitation stands and can be resent.
         transaction.on_commit(lambda: emails.send_invitation(invitation, token, inviter=actor.user), robust=True)
     return MemberRow.of_invitation(invitation, User.objects.filter(email=email).first())
+
+
+def _count_invitation_email(sender: User, org: Organization, recipient: str) -> None:
+    """Caps on the invitation emails we send on someone's behalf: per sender, organization and recipient.
+
+    Refuses (429) before anything is written; a refused request counts nowhere. Without a
+    reachable cache the caps do not apply (the rate limiter's fail-open rule).
+    """
+    caps = [
+        ("invite-sender", sender.pk, settings.INVITATION_EMAILS_PER_HOUR_PER_SENDER),
+        ("invite-org", org.pk, settings.INVITATION_EMAILS_PER_HOUR_PER_ORG),
+        (
+            "invite-recipient",
+            hashlib.sha256(recipient.encode()).hexdigest()[:32],
+            settings.INVITATION_EMAILS_PER_HOUR_PER_RECIPIENT,
+        ),
+    ]
+    for scope, ident, limit in caps:
+        decision = ratelimit.peek(scope, ident, limit, window=INVITATION_CAP_WINDOW)
+        if decision is not None and decision.count >= limit:
+            raise RateLimited(_invitation_cap_message(scope, decision.reset), retry_after=decision.reset)
+    for scope, ident, limit in caps:
+        ratelimit.hit(scope, ident, limit, window=INVITATION_CAP_WINDOW)
+
+
+INVITATION_CAP_WINDOW = 3600
+
+
+def _invitation_cap_message(scope: str, reset: int) -> str:
+    minutes = max(1, round(reset / 60))
+    if scope == "invite-recipient":
+        return _("Too many invitations were sent to this address. Try again in %(minutes)s minutes.") % {
+            "minutes": minutes
+        }
+    return _("Too many invitations were sent. Try again in %(minutes)s minutes.") % {"minutes": minutes}
 
 
 def member_remove(*, actor: Principal, org: Organization, email: str, as_staff: bool = False) -> None:
@@ -403,6 +442,9 @@ def invitation_accept(*, actor: Principal, invitation: Invitation | None) -> Mem
     """The invited user accepts: only the invited address, once, before it expires."""
     if invitation is None:
         raise InvitationNotFound()
+    # Only the owner of the invited address may take the invitation's place (and role).
+    if not is_verified(actor.user):
+        raise EmailNotVerified()
     with transaction.atomic():
         org = _lock(invitation.organization)
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
@@ -491,6 +533,8 @@ def api_key_create(
     """Create a key for `user`. Returns the key and its plaintext, which is never available again."""
     if actor is not None:
         check_key_mode(actor, Action.MANAGE_API_KEYS)
+    if not is_verified(user):
+        raise EmailNotVerified()
     if expires_at is not None and expires_at <= timezone.now():
         raise Invalid(_("Expiration date must be in the future"), details={"expires_at": ["Must be in the future."]})
     orgs = _orgs_for_limits(user, limited_to_orgs)
@@ -578,6 +622,15 @@ def api_key_revoke(*, actor: Principal | None, key: ApiKey) -> ApiKey:
         key.save(update_fields=["revoked_at", "updated_at"])
         _record_key_event(actor, key, Op.UPDATE, org_ids, before, dict(before, revoked=True))
     return key
+
+
+def api_keys_revoke_all(*, actor: Principal | None, user: User) -> int:
+    """Revoke every live key of `user` (after a password change or reset); returns how many."""
+    with transaction.atomic():
+        keys = list(ApiKey.objects.filter(user=user, revoked_at__isnull=True))
+        for key in keys:
+            api_key_revoke(actor=actor, key=key)
+    return len(keys)
 
 
 # Users -----------------------------------------------------------------------------------

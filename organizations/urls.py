@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
-from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import URLPattern, path, re_path
 from django.views.static import serve
@@ -14,19 +13,6 @@ from organizations import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    # Accounts
-    path("accounts/login/", views.login_view, name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/signup/", views.signup, name="signup"),
-    path("accounts/profile/", views.profile, name="profile"),
-    path("accounts/password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
-    path("accounts/password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
-    path(
-        "accounts/reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(),
-        name="password_reset_confirm",
-    ),
-    path("accounts/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     # Organizations
     path("orgs/", views.org_list, name="org-list"),
     path("orgs/new/", views.org_create, name="org-create"),
@@ -51,7 +37,8 @@ urlpatterns = [
         views.invitation_cancel,
         name="invitation-cancel",
     ),
-    path("invitations/<str:token>/", views.invitation_accept, name="invitation-accept"),
+    path("invitations/accept/", views.invitation_accept, name="invitation-accept"),
+    path("invitations/<str:token>/", views.invitation_link, name="invitation-link"),
     # API keys
     path("keys/", views.apikey_list, name="apikey-list"),
     path("keys/new/", views.apikey_create, name="apikey-create"),

@@ -13,17 +13,15 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
+from allauth.account.adapter import get_adapter as get_account_adapter
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
-from django.utils import timezone, translation
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import i18n as i18n_views
 from django.views.decorators.http import require_POST
@@ -32,16 +30,14 @@ from organizations import audit, services
 from organizations.access import org_for, visible_organizations
 from organizations.api.errors import error_response
 from organizations.api.serializers import AuditListIn
-from organizations.exceptions import ServiceError
+from organizations.exceptions import RateLimited, ServiceError
 from organizations.forms import (
     ApiKeyCreateForm,
     InviteForm,
     OrganizationCreateForm,
     OrganizationDeleteForm,
     OrganizationSettingsForm,
-    ProfileForm,
     RoleForm,
-    SignupForm,
 )
 from organizations.middleware import is_api_path
 from organizations.models import ApiKey, ApiKeyOrgLimit, AuditEvent, Invitation, Membership, Organization, User
@@ -76,56 +72,11 @@ def page(view: View) -> View:
     return login_required(wrapper)
 
 
-def _safe_next(request: HttpRequest) -> str:
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
-        return next_url
-    return ""
-
-
-def _set_language_cookie(response: HttpResponseBase, language: str) -> None:
-    response.set_cookie(
-        settings.LANGUAGE_COOKIE_NAME,
-        language,
-        max_age=settings.LANGUAGE_COOKIE_AGE,
-        path=settings.LANGUAGE_COOKIE_PATH,
-        domain=settings.LANGUAGE_COOKIE_DOMAIN,
-        secure=settings.LANGUAGE_COOKIE_SECURE,
-        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
-        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
-    )
-
-
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("org-list" if request.user.is_authenticated else "login")
+    return redirect("org-list" if request.user.is_authenticated else "account_login")
 
 
 # Accounts --------------------------------------------------------------------------------
-
-
-def signup(request: HttpRequest) -> HttpResponse:
-    next_url = _safe_next(request)
-    form = SignupForm(request.POST or None, initial={"email": request.GET.get("email", "")})
-    if request.method == "POST" and form.is_valid():
-        user = form.save(commit=False)
-        user.language = translation.get_language() or ""
-        user.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, _("Welcome! Your account is ready."))
-        return redirect(next_url or "org-list")
-    return render(request, "registration/signup.html", {"form": form, "next": next_url})
-
-
-_login = auth_views.LoginView.as_view(redirect_authenticated_user=True)
-
-
-def login_view(request: HttpRequest) -> HttpResponseBase:
-    """Django's login (throttled by django-axes); a successful login applies the user's language."""
-    response = _login(request)
-    language = getattr(request.user, "language", "")
-    if request.method == "POST" and request.user.is_authenticated and language:
-        _set_language_cookie(response, language)
-    return response
 
 
 @require_POST
@@ -138,31 +89,6 @@ def set_language(request: HttpRequest) -> HttpResponseBase:
         user.language = language
         user.save(update_fields=["language"])
     return response
-
-
-@page
-def profile(request: HttpRequest) -> HttpResponse:
-    user: User = request.user
-    initial = {"name": user.name, "language": user.language or translation.get_language()}
-    form = ProfileForm(request.POST or None, request.FILES or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        old_avatar = user.avatar.name or None
-        user.name = data["name"]
-        user.language = data["language"]
-        if data["avatar"] is not None:
-            user.avatar.save(data["avatar"].name, data["avatar"], save=False)
-        elif data["remove_avatar"]:
-            user.avatar = ""
-        user.save()
-        if old_avatar and old_avatar != user.avatar.name:
-            user.avatar.storage.delete(old_avatar)
-        translation.activate(user.language)
-        messages.success(request, _("Your profile was saved."))
-        response = redirect("profile")
-        _set_language_cookie(response, user.language)
-        return response
-    return render(request, "accounts/profile.html", {"form": form})
 
 
 # Organizations ---------------------------------------------------------------------------
@@ -323,8 +249,8 @@ def _invitation_or_404(org: Organization, invitation_id: Any) -> Invitation:
 
 
 def _message_for(request: HttpRequest, exc: ServiceError) -> None:
-    """400 and 409 answers from a service become a message; 403 and 404 propagate to `page`."""
-    if exc.status in (400, 409):
+    """400, 409 and 429 answers from a service become a message; 403 and 404 propagate to `page`."""
+    if exc.status in (400, 409, 429):
         messages.error(request, str(exc.message))
         return
     raise exc
@@ -348,6 +274,9 @@ def member_invite(request: HttpRequest, org_id: str) -> HttpResponse:
     email, new_role = form.cleaned_data["email"], form.cleaned_data["role"]
     try:
         row = services.member_invite(actor=principal, org=org, email=email, role=new_role)
+    except RateLimited as exc:
+        form.add_error("email", str(exc.message))
+        return _members_page(request, principal, org, role, invite_form=form)
     except ServiceError as exc:
         _message_for(request, exc)
     else:
@@ -445,9 +374,27 @@ def invitation_cancel(request: HttpRequest, org_id: str, invitation_id: Any) -> 
 # Invitations -----------------------------------------------------------------------------
 
 
-def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
-    """The page behind the emailed link: accept, or log in / sign up first and come back."""
+# The link's token is kept in the session and the browser sent on to a URL without it, as
+# Django's password reset does: the token stays out of the address bar, the history and the
+# Referer of every later request.
+INVITATION_TOKEN = "invitation_token"
+
+
+def invitation_link(request: HttpRequest, token: str) -> HttpResponse:
+    """The emailed link. Whoever follows it controls the invited address: a sign-up from here is verified."""
     invitation = services.invitation_by_token(token)
+    if invitation is None:
+        return render(request, "organizations/invitation.html", {"problem": "invalid"}, status=404)
+    request.session[INVITATION_TOKEN] = token
+    if invitation.status == Invitation.Status.PENDING and not invitation.is_expired():
+        get_account_adapter(request).stash_verified_email(request, invitation.email)
+    return redirect("invitation-accept")
+
+
+def invitation_accept(request: HttpRequest) -> HttpResponse:
+    """Accept the invitation whose link was followed, or log in / sign up first and come back."""
+    token = request.session.get(INVITATION_TOKEN)
+    invitation = services.invitation_by_token(token) if token else None
     if invitation is None:
         return render(request, "organizations/invitation.html", {"problem": "invalid"}, status=404)
     problem = None
@@ -471,7 +418,8 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
             membership = services.invitation_accept(actor=Principal(request.user), invitation=invitation)
         except ServiceError as exc:
             messages.error(request, str(exc.message))
-            return redirect(request.path)
+            return redirect("invitation-accept")
+        del request.session[INVITATION_TOKEN]
         messages.success(request, _("You joined %(org)s.") % {"org": membership.organization.name})
         return redirect("org-members", org_id=membership.organization_id)
     return render(request, "organizations/invitation.html", context)

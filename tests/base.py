@@ -7,7 +7,13 @@ Alice has a key in each mode, a key limited to `org`, and an expired key.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+import re
+import struct
+import time
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -15,13 +21,18 @@ from urllib.parse import urlencode
 from django.test import TestCase
 from django.utils import timezone
 
+from accounts.verification import mark_verified
 from organizations import services
 from organizations.models import ApiKey, Membership, Organization, User
 from organizations.roles import KeyMode, Principal, Role
 
 
-def make_user(email: str, name: str = "", password: str = "password-123") -> User:
-    return User.objects.create_user(email, password, name=name)
+def make_user(email: str, name: str = "", password: str = "password-123", *, verified: bool = True) -> User:
+    """A person; their address is verified unless the test says otherwise."""
+    user = User.objects.create_user(email, password, name=name)
+    if verified:
+        mark_verified(user)
+    return user
 
 
 def make_key(user: User, mode: str = KeyMode.ALL, **kwargs: Any) -> tuple[ApiKey, str]:
@@ -90,3 +101,20 @@ class ApiTestCase(TestCase):
         self.assertEqual(body["code"], code)
         self.assertIsInstance(body["error"], str)
         return body
+
+
+def totp_code(secret: str, at: float | None = None) -> str:
+    """The authenticator app's six digits for `secret` (RFC 6238, SHA-1, 30 s), computed here, not by allauth."""
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8), casefold=True)
+    counter = int((time.time() if at is None else at) // 30)
+    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = (struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000
+    return f"{value:06d}"
+
+
+def link_in(message: Any, path_prefix: str) -> str:
+    """The first link in an email whose path starts with `path_prefix`, as the full URL."""
+    match = re.search(rf"https?://[^\s\"<>]+{re.escape(path_prefix)}[^\s\"<>]*", message.body)
+    assert match, f"no {path_prefix} link in: {message.body}"
+    return match[0]

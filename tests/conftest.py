@@ -21,7 +21,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    """Rate-limit counters and axes lockouts live in the cache: each test starts without them."""
+    """Rate-limit counters (ours and allauth's) live in the cache: each test starts without them."""
     from django.core.cache import cache
 
     cache.clear()

@@ -11,14 +11,18 @@ from datetime import timedelta
 from typing import Any
 from unittest import mock
 
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
 from django.contrib.admin.models import LogEntry
 from django.contrib.admin.utils import quote
+from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.verification import is_verified
 from organizations import api_keys, services
 from organizations.models import ApiKey, AuditEvent, Invitation, Membership, Organization, User
 from organizations.roles import Principal, Role
@@ -557,3 +561,104 @@ class AdminLoginTestCase(TestCase):
         r = self.client.get(admin_url("organization", "changelist"))
         self.assertEqual(r.status_code, 302)
         self.assertIn(reverse("admin:login"), r["Location"])
+
+
+class StaffPrivilegeTestCase(AdminTestCase):
+    """Staff with change_user who are not superusers cannot raise rights or take over an account."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        super().setUpTestData()
+        cls.helpdesk = make_user("helpdesk@example.org")
+        User.objects.filter(pk=cls.helpdesk.pk).update(is_staff=True)
+        cls.helpdesk.user_permissions.set(
+            Permission.objects.filter(codename__in=["view_user", "add_user", "change_user", "delete_user"])
+        )
+        cls.group = Group.objects.create(name="everything")
+        cls.group.permissions.set(Permission.objects.all())
+
+    def setUp(self) -> None:
+        self.client.force_login(self.helpdesk)
+
+    def post_change(self, user: User, **changes: Any) -> Any:
+        data = form_data(self.client.get(admin_url("user", "change", user.pk)))
+        data.pop("avatar", None)  # no file: the browser would send nothing
+        data.update(changes)
+        return self.client.post(admin_url("user", "change", user.pk), data)
+
+    def test_they_cannot_raise_their_own_rights(self) -> None:
+        every_permission = [str(p) for p in Permission.objects.values_list("pk", flat=True)]
+        r = self.post_change(
+            self.helpdesk,
+            is_superuser="on",
+            is_staff="on",
+            groups=[str(self.group.pk)],
+            user_permissions=every_permission,
+        )
+        self.assertEqual(r.status_code, 302)  # the other fields save; the privileged ones are read-only
+        self.helpdesk.refresh_from_db()
+        self.assertFalse(self.helpdesk.is_superuser)
+        self.assertFalse(self.helpdesk.groups.exists())
+        self.assertEqual(self.helpdesk.user_permissions.count(), 4)
+        page = self.client.get(admin_url("user", "change", self.helpdesk.pk))
+        self.assertNotIn("is_superuser", page.context["adminform"].form.fields)
+
+    def test_they_cannot_hand_out_rights_or_move_an_address(self) -> None:
+        self.post_change(self.wendy, is_staff="on", is_superuser="on", email="newhire@corp.example")
+        self.wendy.refresh_from_db()
+        self.assertEqual((self.wendy.is_staff, self.wendy.is_superuser), (False, False))
+        self.assertEqual(self.wendy.email, "wendy@example.org")
+
+    def test_they_cannot_change_or_reset_the_password_of_a_staff_account(self) -> None:
+        page = self.client.get(admin_url("user", "change", self.staff.pk))
+        self.assertFalse(page.context["has_change_permission"])  # they may look, not change
+        r = self.client.post(admin_url("user", "change", self.staff.pk), {"email": "helpdesk-owns@example.org"})
+        self.assertEqual(r.status_code, 403)
+        password_page = admin_url("user", "change", self.staff.pk).replace("/change/", "/password/")
+        r = self.client.post(password_page, {"password1": "taken-over-pass-1", "password2": "taken-over-pass-1"})
+        self.assertEqual(r.status_code, 403)
+        self.staff.refresh_from_db()
+        self.assertTrue(self.staff.check_password("password-123"))
+
+    def test_they_cannot_delete_a_staff_account_even_in_bulk(self) -> None:
+        r = self.client.post(
+            admin_url("user", "changelist"),
+            {"action": "delete_selected", "_selected_action": [str(self.staff.pk)], "post": "yes"},
+            follow=True,
+        )
+        self.assertIn(r.status_code, (200, 403))
+        self.assertTrue(User.objects.filter(pk=self.staff.pk).exists())
+
+    def test_they_cannot_vouch_for_an_address_or_read_a_second_factor(self) -> None:
+        squatter = make_user("squatter@example.org", verified=False)
+        EmailAddress.objects.create(user=squatter, email=squatter.email, primary=True, verified=False)
+        self.helpdesk.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=["account", "mfa"]))
+        address = EmailAddress.objects.get(user=squatter)
+        r = self.client.post(
+            reverse("admin:account_emailaddress_changelist"),
+            {"action": "make_verified", "_selected_action": [str(address.pk)]},
+        )
+        self.assertNotContains(r, 'value="make_verified"')  # not offered, and not run when posted
+        self.assertFalse(is_verified(squatter))
+        secret = "JBSWY3DPEHPK3PXP"
+        authenticator = Authenticator.objects.create(
+            user=self.wendy, type=Authenticator.Type.TOTP, data={"secret": secret}
+        )
+        page = self.client.get(reverse("admin:mfa_authenticator_change", args=[authenticator.pk]))
+        self.assertEqual(page.status_code, 200)
+        self.assertNotContains(page, secret)
+
+    def test_a_superuser_may_and_the_address_they_set_counts_as_verified(self) -> None:
+        self.client.force_login(self.staff)
+        r = self.post_change(self.wendy, is_staff="on", email="wendy.new@example.org")
+        self.assertEqual(r.status_code, 302)
+        self.wendy.refresh_from_db()
+        self.assertEqual((self.wendy.email, self.wendy.is_staff), ("wendy.new@example.org", True))
+        self.assertTrue(is_verified(self.wendy))
+
+    def test_a_user_added_by_staff_counts_as_verified(self) -> None:
+        self.client.post(
+            admin_url("user", "add"),
+            {"email": "added@example.org", "password1": "a-long-passphrase-42", "password2": "a-long-passphrase-42"},
+        )
+        self.assertTrue(is_verified(User.objects.get(email="added@example.org")))

@@ -23,7 +23,6 @@ EVENT_FIELDS = {
     "id", "created_at", "org_id", "table_name", "record_id", "operation", "old_record", "new_record",
     "changed_fields", "actor_type", "actor_user_id", "actor_user_email", "actor_apikey_id", "actor_apikey_name",
 }  # fmt: skip
-SESSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def key_row(plaintext: str) -> ApiKey:
@@ -53,9 +52,9 @@ class AuditAccessTestCase(AuditTestCase):
             self.assertEqual(self.audit(key).status_code, 200)
 
     def test_a_browser_session_of_an_admin_reads_the_log(self) -> None:
-        self.client.force_login(self.adam, backend=SESSION_BACKEND)
+        self.client.force_login(self.adam)
         self.assertEqual(self.audit().status_code, 200)
-        self.client.force_login(self.wendy, backend=SESSION_BACKEND)
+        self.client.force_login(self.wendy)
         self.assertError(self.audit(), 403, "insufficient_role")
 
     def test_write_and_read_members_get_403(self) -> None:
@@ -203,7 +202,7 @@ class AuditCoverageTestCase(AuditTestCase):
 
     def events(self, org_id: str) -> list[dict]:
         """The log as alice's browser session reads it (her keys may be refused by the org's policy)."""
-        self.client.force_login(self.alice, backend=SESSION_BACKEND)
+        self.client.force_login(self.alice)
         r = self.get(URL, {"orgId": org_id, "limit": 100})
         self.client.logout()
         self.assertEqual(r.status_code, 200, r.content)
@@ -211,7 +210,7 @@ class AuditCoverageTestCase(AuditTestCase):
 
     def test_organization_member_invitation_and_key_changes_are_all_logged(self) -> None:
         all_key = key_row(self.key["all"])
-        self.client.force_login(self.alice, backend=SESSION_BACKEND)
+        self.client.force_login(self.alice)
         org_id = self.post(ORG_URL, {"name": "Story"}).json()["id"]  # browser user
         self.client.logout()
 
@@ -286,7 +285,7 @@ class AuditCoverageTestCase(AuditTestCase):
         self.assertError(self.get(URL, {"orgId": org_id}, key=key), 404, "org_not_found")
 
     def test_changed_fields_lists_exactly_what_changed(self) -> None:
-        self.client.force_login(self.alice, backend=SESSION_BACKEND)  # her keys have no expiry
+        self.client.force_login(self.alice)  # her keys have no expiry
         for body in (
             {"name": "Alice Org", "require_apikey_expiration": True},
             {"max_apikey_expiration_days": 30, "website": None},

@@ -254,7 +254,7 @@ class MemberInviteTestCase(MembersTestCase):
         self.assertIn("Alice Org", message.subject)
         token = LINK.search(message.body)[1]
         self.assertEqual(services.invitation_by_token(token), Invitation.objects.get(email="new@example.org"))
-        self.assertEqual(self.client.get(f"/invitations/{token}/").status_code, 200)
+        self.assertEqual(self.client.get(f"/invitations/{token}/", follow=True).status_code, 200)
 
     def test_a_failing_mail_server_does_not_undo_the_invitation(self) -> None:
         with (
@@ -284,7 +284,7 @@ class MemberInviteTestCase(MembersTestCase):
         self.assertNotEqual(new_token, old_token)
         self.assertIsNone(services.invitation_by_token(old_token))
         self.assertEqual(self.client.get(f"/invitations/{old_token}/").status_code, 404)
-        self.assertEqual(self.client.get(f"/invitations/{new_token}/").status_code, 200)
+        self.assertEqual(self.client.get(f"/invitations/{new_token}/", follow=True).status_code, 200)
 
     def test_an_expired_invitation_can_be_sent_again_and_accepted(self) -> None:
         invitation = self.invite("oscar@example.org", Role.READ)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core import mail
+from django.utils.html import strip_tags
 
 from organizations import services
 from organizations.models import User
@@ -31,12 +34,16 @@ def po_entries(path: Path) -> list[dict[str, object]]:
                 value = line[1:-1]
                 if key == "msgid":
                     entry["msgid"] += value
+                elif key == "msgid_plural":
+                    entry["msgid_plural"] = entry.get("msgid_plural", "") + value
                 elif key is not None and key.startswith("msgstr"):
                     entry["msgstr"][key] += value
             else:
                 key, value = line.split(" ", 1)
                 if key == "msgid":
                     entry["msgid"] = value[1:-1]
+                elif key == "msgid_plural":
+                    entry["msgid_plural"] = value[1:-1]
                 elif key.startswith("msgstr"):
                     entry["msgstr"][key] = value[1:-1]
         entries.append(entry)
@@ -57,12 +64,14 @@ class CatalogueTestCase(ApiTestCase):
         for entry in po_entries(PO_FILE)[1:]:
             if "python-format" not in entry["flags"]:
                 continue
-            expected = sorted(set(placeholder.findall(entry["msgid"])))
+            singular = set(placeholder.findall(entry["msgid"]))
+            both = singular | set(placeholder.findall(entry.get("msgid_plural", "")))
             for form, text in entry["msgstr"].items():
                 with self.subTest(msgid=entry["msgid"], form=form):
-                    found = sorted(set(placeholder.findall(text)))
-                    # A singular form may spell the number out; every other placeholder must stay.
-                    self.assertTrue(set(found) <= set(expected) and set(expected) - set(found) <= {"%d"})
+                    found = set(placeholder.findall(text))
+                    # The plural forms follow the English plural; the singular may spell the number out.
+                    expected = singular if form in ("msgstr", "msgstr[0]") else both
+                    self.assertTrue(found <= both and expected - found <= {"%d", "%(count)s", "%(count)d"})
 
 
 class LanguageChoiceTestCase(ApiTestCase):
@@ -115,3 +124,39 @@ class GermanPagesTestCase(ApiTestCase):
         self.assertEqual(message.subject, "Einladung zu Alice Org")
         self.assertIn("mit der Rolle Schreiben beizutreten", message.body)
         self.assertIn("Einladung annehmen", message.alternatives[0][0])
+
+
+DU = re.compile(r"\b(du|dein\w*|dich|dir|gib|kannst|hast|bist|möchtest|erhältst|bestätige|melde|klicke|wähle)\b", re.I)
+
+
+class AccountPagesGermanTestCase(ApiTestCase):
+    """allauth's pages in German say "Sie", as the rest of the site does, and are translated."""
+
+    def visible_text(self, response: Any) -> str:
+        return " ".join(html.unescape(strip_tags(response.content.decode())).split())
+
+    def test_every_account_page_says_sie(self) -> None:
+        client = self.client
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "de"
+        anonymous = ["/accounts/login/", "/accounts/signup/", "/accounts/password/reset/", "/accounts/confirm-email/",
+                     "/accounts/password/reset/done/", "/accounts/password/reset/key/1-x/"]  # fmt: skip
+        pages = {url: client.get(url, follow=True) for url in anonymous}
+        pages["login error"] = client.post("/accounts/login/", {"login": "alice@example.org", "password": "wrong"})
+        pages["signup error"] = client.post(
+            "/accounts/signup/",
+            {"email": "x@example.org", "name": "X", "password1": "a-long-pass-phrase", "password2": "another-one"},
+        )
+        client.post("/accounts/login/", {"login": "rita@example.org", "password": "password-123"})
+        logged_in = [
+            "/accounts/profile/", "/accounts/email/", "/accounts/password/change/", "/accounts/2fa/",
+            "/accounts/sessions/", "/accounts/logout/", "/accounts/keys/review/", "/accounts/reauthenticate/",
+        ]  # fmt: skip
+        for url in logged_in:
+            pages[url] = client.get(url)
+        for name, response in pages.items():
+            with self.subTest(page=name):
+                self.assertEqual(response.status_code, 200)
+                text = self.visible_text(response)
+                self.assertEqual(DU.findall(text), [], text)
+        self.assertIn("Anmelden", self.visible_text(pages["/accounts/login/"]))
+        self.assertIn("Sie müssen zweimal dasselbe Passwort eingeben.", self.visible_text(pages["signup error"]))

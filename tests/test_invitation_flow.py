@@ -14,15 +14,18 @@ from django.conf import settings
 from django.core import mail
 from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives
+from django.test import Client
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.html import strip_tags
 
+from accounts.verification import is_verified
 from organizations.models import Invitation, Membership, Organization, User
 from organizations.roles import Role
-from tests.base import ApiTestCase
+from tests.base import ApiTestCase, make_user
 
 MEMBERS_URL = "/organization/members/"
+ACCEPT_URL = "/invitations/accept/"
 LINK = re.compile(r"https?://[^\s\"<>]+/invitations/[\w-]+/")
 GERMAN_CATALOGUE = Path(settings.BASE_DIR) / "locale" / "de" / "LC_MESSAGES" / "django.mo"
 HREF = re.compile(r'href="([^"]*)"')
@@ -53,7 +56,14 @@ class InvitationFlowTestCase(ApiTestCase):
         self.assertEqual(r.status_code, 200, r.content)
         return urlsplit(LINK.search(mail.outbox[-1].body)[0]).path
 
-    def sign_up(self, path: str, email: str = "newcomer@example.org") -> User:
+    def follow(self, link: str) -> Any:
+        """Open the emailed link: the token is kept in the session and the browser moves on without it."""
+        r = self.client.get(link)
+        self.assertRedirects(r, ACCEPT_URL, fetch_redirect_response=False)
+        return self.client.get(ACCEPT_URL)
+
+    def sign_up(self, email: str = "newcomer@example.org") -> User:
+        """Sign up from the invitation page (the link was followed in this browser)."""
         r = self.client.post(
             "/accounts/signup/",
             {
@@ -61,14 +71,15 @@ class InvitationFlowTestCase(ApiTestCase):
                 "name": "Nina Newcomer",
                 "password1": "a-long-passphrase-42",
                 "password2": "a-long-passphrase-42",
-                "next": path,
+                "next": ACCEPT_URL,
             },
         )
-        self.assertRedirects(r, path, fetch_redirect_response=False)
+        # Following the link proved the address: no verification email, logged in, back to the invitation.
+        self.assertRedirects(r, ACCEPT_URL, fetch_redirect_response=False)
         return User.objects.get(email=email)
 
     def test_an_unknown_person_signs_up_through_the_link_and_joins(self) -> None:
-        path = self.invite()
+        link = self.invite()
 
         # The email: plain text and HTML, naming the organization and the inviter, with the expiry.
         [message] = mail.outbox
@@ -83,21 +94,23 @@ class InvitationFlowTestCase(ApiTestCase):
             self.assertIn("Alice Org", body)
             self.assertIn("Adam", body)
             self.assertIn(expiry, body)
-            self.assertIn(settings.SITE_URL + path, body)
-        self.assertIn(f'href="{settings.SITE_URL}{path}"', html)
+            self.assertIn(settings.SITE_URL + link, body)
+        self.assertIn(f'href="{settings.SITE_URL}{link}"', html)
 
         # Logged out, the link offers to sign up, with the way back to the invitation.
-        r = self.client.get(path)
+        r = self.follow(link)
         self.assertEqual(r.status_code, 200)
         self.assertIn("Alice Org", page_text(r))
-        self.assertIn([path], [query.get("next") for query in links(r, "/accounts/signup/")])
+        self.assertIn([ACCEPT_URL], [query.get("next") for query in links(r, "/accounts/signup/")])
 
-        # Sign up through the page, come back to the link, accept.
-        newcomer = self.sign_up(path)
+        # Sign up through the page (verified by the link), come back to the invitation, accept.
+        newcomer = self.sign_up()
+        self.assertEqual(len(mail.outbox), 1, "the link proved the address: no verification email")
+        self.assertTrue(is_verified(newcomer))
         self.assertFalse(Membership.objects.filter(organization=self.org, user=newcomer).exists())
-        r = self.client.get(path)
+        r = self.client.get(ACCEPT_URL)
         self.says(r, "Accept the invitation")
-        r = self.client.post(path, follow=True)
+        r = self.client.post(ACCEPT_URL, follow=True)
         self.assertEqual(r.status_code, 200)
         self.says(r, "You joined Alice Org")
         self.assertEqual(Membership.objects.get(organization=self.org, user=newcomer).role, Role.WRITE)
@@ -116,14 +129,26 @@ class InvitationFlowTestCase(ApiTestCase):
             },
         )
 
+    def test_the_token_leaves_the_address_bar_at_once(self) -> None:
+        link = self.invite()
+        r = self.client.get(link)
+        self.assertEqual(r.status_code, 302)
+        self.assertEqual(r["Location"], ACCEPT_URL)
+        token = link.rstrip("/").rsplit("/", 1)[1]
+        page = self.client.get(ACCEPT_URL)
+        self.assertNotIn(token, page.content.decode())
+        # Another browser has no token in its session: nothing to accept there.
+        self.assertEqual(Client().get(ACCEPT_URL).status_code, 404)
+
     def test_the_invitee_shows_as_pending_until_they_accept(self) -> None:
-        path = self.invite()
+        link = self.invite()
         rows = {
             row["email"]: row for row in self.get(MEMBERS_URL, {"orgId": self.org.id}, key=self.adam_key).json()["data"]
         }
         self.assertEqual(rows["newcomer@example.org"]["role"], "invite_write")
         self.assertIs(rows["newcomer@example.org"]["is_tmp"], True)
-        self.sign_up(path)
+        self.follow(link)
+        self.sign_up()
         rows = {
             row["email"]: row for row in self.get(MEMBERS_URL, {"orgId": self.org.id}, key=self.adam_key).json()["data"]
         }
@@ -133,68 +158,83 @@ class InvitationFlowTestCase(ApiTestCase):
         self.assertFalse(Membership.objects.filter(organization=self.org, user__email="newcomer@example.org").exists())
 
     def test_the_same_invitation_cannot_be_accepted_twice(self) -> None:
-        path = self.invite()
-        newcomer = self.sign_up(path)
-        self.client.post(path)
-        r = self.client.post(path, follow=True)
-        self.says(r, "already been accepted")
+        self.follow(self.invite())
+        newcomer = self.sign_up()
+        self.client.post(ACCEPT_URL)
+        r = self.client.post(ACCEPT_URL, follow=True)
+        self.assertEqual(r.status_code, 404)  # the token left the session with the acceptance
         self.assertEqual(Membership.objects.filter(organization=self.org, user=newcomer).count(), 1)
 
     def test_another_account_cannot_accept_the_invitation(self) -> None:
-        path = self.invite()
+        link = self.invite()
         self.client.force_login(self.oscar)
-        self.says(self.client.get(path), "sent to newcomer@example.org")
-        r = self.client.post(path, follow=True)
+        self.says(self.follow(link), "sent to newcomer@example.org")
+        r = self.client.post(ACCEPT_URL, follow=True)
         self.says(r, "sent to newcomer@example.org")
         self.assertFalse(Membership.objects.filter(organization=self.org, user=self.oscar).exists())
         self.assertEqual(Invitation.objects.get(email="newcomer@example.org").status, Invitation.Status.PENDING)
 
     def test_another_account_cannot_accept_it_after_the_invitee_did(self) -> None:
-        path = self.invite()
-        self.sign_up(path)
-        self.client.post(path)
+        link = self.invite()
+        self.follow(link)
+        self.sign_up()
+        self.client.post(ACCEPT_URL)
         self.client.force_login(self.oscar)
-        r = self.client.post(path, follow=True)
+        self.client.get(link)
+        r = self.client.post(ACCEPT_URL, follow=True)
         self.says(r, "already been accepted|sent to newcomer@example.org")
         self.assertFalse(Membership.objects.filter(organization=self.org, user=self.oscar).exists())
 
     def test_an_expired_invitation_says_it_has_expired(self) -> None:
-        path = self.invite()
+        link = self.invite()
         Invitation.objects.filter(email="newcomer@example.org").update(expires_at=timezone.now() - timedelta(minutes=1))
-        self.says(self.client.get(path), "has expired")
-        newcomer = self.sign_up(path)
-        r = self.client.post(path, follow=True)
+        self.says(self.follow(link), "has expired")
+        self.client.force_login(make_user("newcomer@example.org"))
+        r = self.client.post(ACCEPT_URL, follow=True)
         self.says(r, "has expired")
-        self.assertFalse(Membership.objects.filter(organization=self.org, user=newcomer).exists())
+        self.assertFalse(Membership.objects.filter(organization=self.org, user__email="newcomer@example.org").exists())
+
+    def test_an_expired_link_verifies_nothing(self) -> None:
+        link = self.invite()
+        Invitation.objects.filter(email="newcomer@example.org").update(expires_at=timezone.now() - timedelta(minutes=1))
+        self.follow(link)
+        r = self.client.post(
+            "/accounts/signup/",
+            {"email": "newcomer@example.org", "name": "N", "password1": "a-long-passphrase-42",
+             "password2": "a-long-passphrase-42"},
+        )  # fmt: skip
+        self.assertRedirects(r, "/accounts/confirm-email/", fetch_redirect_response=False)
+        self.assertFalse(is_verified(User.objects.get(email="newcomer@example.org")))
 
     def test_a_cancelled_invitation_says_it_was_cancelled(self) -> None:
-        path = self.invite()
+        link = self.invite()
         self.delete(MEMBERS_URL, {"orgId": self.org.id, "email": "newcomer@example.org"}, key=self.adam_key)
-        self.says(self.client.get(path), "has been cancelled")
-        newcomer = self.sign_up(path)
-        r = self.client.post(path, follow=True)
+        self.says(self.follow(link), "has been cancelled")
+        self.client.force_login(make_user("newcomer@example.org"))
+        r = self.client.post(ACCEPT_URL, follow=True)
         self.says(r, "has been cancelled")
-        self.assertFalse(Membership.objects.filter(organization=self.org, user=newcomer).exists())
+        self.assertFalse(Membership.objects.filter(organization=self.org, user__email="newcomer@example.org").exists())
 
     def test_a_resent_invitation_retires_the_old_link(self) -> None:
-        old_path = self.invite()
-        new_path = self.invite(role="admin")
-        self.assertNotEqual(old_path, new_path)
-        r = self.client.get(old_path)
+        old_link = self.invite()
+        new_link = self.invite(role="admin")
+        self.assertNotEqual(old_link, new_link)
+        r = self.client.get(old_link)
         self.assertEqual(r.status_code, 404)
         self.says(r, "not valid")
-        newcomer = self.sign_up(new_path)
-        self.client.post(new_path)
+        self.follow(new_link)
+        newcomer = self.sign_up()
+        self.client.post(ACCEPT_URL)
         self.assertEqual(Membership.objects.get(organization=self.org, user=newcomer).role, Role.ADMIN)
 
     def test_an_existing_account_logs_in_and_accepts(self) -> None:
-        path = self.invite("oscar@example.org", role="read")
-        self.assertIn([path], [query.get("next") for query in links(self.client.get(path), "/accounts/login/")])
+        link = self.invite("oscar@example.org", role="read")
+        self.assertIn([ACCEPT_URL], [query.get("next") for query in links(self.follow(link), "/accounts/login/")])
         r = self.client.post(
-            "/accounts/login/", {"username": "oscar@example.org", "password": "password-123", "next": path}
+            "/accounts/login/", {"login": "oscar@example.org", "password": "password-123", "next": ACCEPT_URL}
         )
-        self.assertRedirects(r, path, fetch_redirect_response=False)
-        self.client.post(path)
+        self.assertRedirects(r, ACCEPT_URL, fetch_redirect_response=False)
+        self.client.post(ACCEPT_URL)
         self.assertEqual(Membership.objects.get(organization=self.org, user=self.oscar).role, Role.READ)
         self.assertEqual(self.get("/organization/", {"orgId": self.org.id}, key=self.oscar_key).status_code, 200)
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import secrets
 import shutil
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,8 +104,8 @@ class LogsTestCase(ApiTestCase):
                     self.get("/organization/members/", {"orgId": self.org.id}, key=second).status_code, 500
                 )
             # Browser login, wrong password then the right one.
-            self.client.post("/accounts/login/", {"username": self.rita.email, "password": WRONG_PASSWORD})
-            self.client.post("/accounts/login/", {"username": self.alice.email, "password": PASSWORD})
+            self.client.post("/accounts/login/", {"login": self.rita.email, "password": WRONG_PASSWORD})
+            self.client.post("/accounts/login/", {"login": self.alice.email, "password": PASSWORD})
             self.assertEqual(self.client.get("/organization/").status_code, 200)
             handled.append(self.client.cookies["sessionid"].value)
             self.assertEqual(self.delete(f"/apikey/{created['id']}/", key=self.key["all"]).status_code, 200)
@@ -168,3 +170,46 @@ class GunicornLogsTestCase(SimpleTestCase):
         for secret in [admin_key, first, second, bad_key, *digests]:
             for form in secret_forms(secret):
                 self.assertNotIn(form, output, f"a secret reached gunicorn's logs: {form[:12]}…")
+
+
+class LinkTokensTestCase(SimpleTestCase):
+    """Tokens that travel in a link's path stay out of gunicorn's access log."""
+
+    def test_an_invitation_links_token_is_not_in_the_access_log_and_leaves_the_url(self) -> None:
+        tmp = Path(tempfile.mkdtemp(prefix="capgo-links-"))
+        self.addCleanup(shutil.rmtree, tmp, True)
+        url = f"sqlite:///{tmp / 'db.sqlite3'}"
+        prepare_database(url)
+        [(_id, key)] = create_keys(url, ["owner@example.org"])
+        outbox = tmp / "mail"
+        env = server_env(url, EMAIL_URL=f"filemail:///{outbox}")
+        default_access_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+        with Gunicorn(env, workers=1, access_format=default_access_format) as server:
+            org = call(server.port, "POST", "/organization/", key=key, body={"name": "Links"}).json()["id"]
+            invite = {"orgId": org, "email": "guest@example.org", "role": "read"}
+            self.assertEqual(call(server.port, "POST", "/organization/members/", key=key, body=invite).status, 200)
+            deadline = time.monotonic() + 10
+            while not list(outbox.glob("*")) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            [message] = [path.read_text() for path in outbox.glob("*")]
+            token = re.search(r"/invitations/([A-Za-z0-9_-]{20,})/", message)[1]
+            reply = call(
+                server.port, "GET", f"/invitations/{token}/", headers={"referer": f"http://x/invitations/{token}/"}
+            )
+            self.assertEqual((reply.status, reply.headers["location"]), (302, "/invitations/accept/"))
+        access = [line for line in server.output().splitlines() if '"GET /invitations/' in line]
+        self.assertEqual(len(access), 1, server.output())
+        self.assertIn(f"/invitations/{REDACTED}/", access[0])
+        self.assertNotIn(token, server.output())
+
+    def test_every_link_token_pattern_is_redacted(self) -> None:
+        lines = [
+            "GET /invitations/Zm9vYmFyYmF6cXV4cXV1eDEyMzQ1Njc4OTA/ HTTP/1.1",
+            "GET /accounts/confirm-email/MQ:1tAbCd:Xy_z0123456789abcdef/ HTTP/1.1",
+            "GET /accounts/password/reset/key/1-c7d2a9-0f1e2d3c4b5a69788796a5b4c3d2e1f0/ HTTP/1.1",
+        ]
+        for line in lines:
+            with self.subTest(line=line):
+                self.assertIn(REDACTED, redact(line))
+                self.assertNotRegex(redact(line), r"[0-9a-f]{16}|Zm9v|MQ:1t")
+        self.assertEqual(redact("GET /invitations/accept/ HTTP/1.1"), "GET /invitations/accept/ HTTP/1.1")

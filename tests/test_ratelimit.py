@@ -189,14 +189,21 @@ class AuthFailureThrottleTestCase(RateLimitTestCase):
     def bad(self, address: str = ADDRESS) -> Any:
         return self.get(URL, key="capgo_aaaaaaaa_" + secrets.token_urlsafe(32), REMOTE_ADDR=address)
 
-    def test_repeated_failures_from_one_address_are_429_before_any_key_lookup(self) -> None:
+    def test_repeated_failures_from_one_address_are_429(self) -> None:
         for _ in range(5):
             self.assertError(self.bad(), 401, "invalid_apikey")
-        with self.assertNumQueries(0):  # the presented key is not even looked up
-            r = self.get(URL, key=self.key["read"], REMOTE_ADDR=self.ADDRESS)
+        with self.assertNumQueries(1):  # the one indexed lookup that found nothing
+            r = self.bad()
         self.assertError(r, 429, "rate_limited")
         self.assertEqual(r["Retry-After"], "50")
+        with self.assertNumQueries(0):  # a malformed key is refused without a lookup
+            self.assertError(self.get(URL, key="not-a-key", REMOTE_ADDR=self.ADDRESS), 429, "rate_limited")
+
+    def test_a_valid_key_is_never_refused_for_what_others_did_from_its_address(self) -> None:
+        for _ in range(8):
+            self.bad()
         self.assertError(self.bad(), 429, "rate_limited")
+        self.assertEqual(self.get(URL, key=self.key["read"], REMOTE_ADDR=self.ADDRESS).status_code, 200)
 
     def test_expired_and_malformed_keys_count_as_failures(self) -> None:
         for _ in range(3):
@@ -219,7 +226,7 @@ class AuthFailureThrottleTestCase(RateLimitTestCase):
         for _ in range(6):
             self.bad()
         self.now += 60
-        self.assertEqual(self.get(URL, key=self.key["read"], REMOTE_ADDR=self.ADDRESS).status_code, 200)
+        self.assertError(self.bad(), 401, "invalid_apikey")
 
 
 @override_settings(API_RATE_LIMIT_PER_MINUTE=100)
@@ -258,7 +265,7 @@ class RedisRateLimitTestCase(ApiTestCase):
             bad = "capgo_aaaaaaaa_" + "x" * 43
             statuses = [self.get(URL, key=bad, REMOTE_ADDR="192.0.2.9").status_code for _ in range(3)]
             self.assertEqual(statuses, [401, 401, 429])
-            self.assertEqual(self.get(URL, key=self.key["read"], REMOTE_ADDR="192.0.2.9").status_code, 429)
+            self.assertEqual(self.get(URL, key=self.key["read"], REMOTE_ADDR="192.0.2.9").status_code, 200)
             self.assertEqual(self.get(URL, key=self.key["read"], REMOTE_ADDR="192.0.2.10").status_code, 200)
 
     def test_requests_still_succeed_when_redis_dies_and_it_is_logged_once(self) -> None:

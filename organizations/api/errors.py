@@ -17,7 +17,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
-from organizations.exceptions import ServiceError
+from organizations.exceptions import RateLimited, ServiceError
 
 logger = logging.getLogger("organizations.api")
 
@@ -83,6 +83,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     headers: dict[str, str] = {}
     if isinstance(exc, ServiceError):
         status, code, error, details = exc.status, exc.code, exc.message, exc.details
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(max(1, exc.retry_after))
     elif isinstance(exc, RequestDataTooBig):
         status, code, error, details = 413, "payload_too_large", "Request body is too large", None
     elif isinstance(exc, Http404):

@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from django.core import mail
 from playwright.sync_api import Page, expect
+
+from tests.base import link_in
 
 PASSWORD = "correct-horse-battery-9"
 
 
 def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
     page.goto("/accounts/login/")
-    page.fill("#id_username", email)
+    page.fill("#id_login", email)
     page.fill("#id_password", password)
-    page.click("#login-form button[type=submit]")
+    page.click("#login-submit")
     expect(page.locator("#nav-logout")).to_be_visible()
 
 
-def sign_up(page: Page, name: str, email: str | None = None) -> None:
-    """Fills the signup form already on the page (the email may be prefilled) and submits it."""
+def sign_up(page: Page, name: str, email: str | None = None, *, verified_by_link: bool = False) -> None:
+    """Fills the signup form already on the page (the email may be prefilled), submits it, and
+    follows the confirmation link from the email, unless an invitation link already proved the address."""
     if email is not None:
         page.fill("#id_email", email)
+    email = page.input_value("#id_email")
     page.fill("#id_name", name)
     page.fill("#id_password1", PASSWORD)
     page.fill("#id_password2", PASSWORD)
-    page.click("#signup-form button[type=submit]")
+    sent = len(mail.outbox)
+    page.click("#signup-submit")
+    if not verified_by_link:
+        expect(page.locator("#verification-sent")).to_be_visible()
+        [message] = [m for m in mail.outbox[sent:] if m.to == [email]]
+        page.goto(urlsplit(link_in(message, "/accounts/confirm-email/")).path)
+        page.click("#confirm-email")
     expect(page.locator("#nav-logout")).to_be_visible()

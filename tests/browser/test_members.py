@@ -49,12 +49,13 @@ def test_an_invited_person_signs_up_through_the_email_and_gets_a_new_role(
 
     ben = new_page()
     ben.goto(link.group())
+    expect(ben).to_have_url("/invitations/accept/")  # the token left the address bar
     expect(ben.locator("#invitation-text")).to_have_text(f"You are invited to join {org.name} as Write.")
     expect(ben.locator("#invitation")).to_contain_text("Invited by Alice.")
     screenshot(ben, "invitation")
     ben.click("#invitation-signup")
     expect(ben.locator("#id_email")).to_have_value(INVITEE)
-    sign_up(ben, "Ben Invited")
+    sign_up(ben, "Ben Invited", verified_by_link=True)  # the link proved the address
     ben.click("#accept-invitation")
 
     expect(ben.locator("#messages")).to_contain_text(f"You joined {org.name}.")

@@ -30,7 +30,7 @@ def test_a_new_user_signs_up_and_creates_an_organization(visitor: Page, screensh
     sign_up(page, "Nora New", email="nora@example.org")
 
     expect(page).to_have_url("/orgs/")
-    expect(page.locator("#messages")).to_contain_text("Welcome! Your account is ready.")
+    expect(page.locator("#messages")).to_contain_text("Your address nora@example.org is confirmed.")
     expect(page.locator(".empty")).to_have_text("You are not a member of any organization yet.")
 
     page.click("#create-org")

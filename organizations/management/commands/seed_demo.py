@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from accounts.verification import mark_verified
 from organizations import services
 from organizations.models import User
 from organizations.roles import Principal
@@ -29,6 +30,7 @@ class Command(BaseCommand):
             )
             return
         user = User.objects.create_user(DEMO_EMAIL, DEMO_PASSWORD, name="Demo User", is_staff=True, is_superuser=True)
+        mark_verified(user)
         org = services.organization_create(actor=Principal(user), name="Demo Organization")
         _key, plaintext = services.api_key_create(actor=None, user=user, name="Demo key")
         self.stdout.write(

@@ -1,0 +1,76 @@
+"""django-allauth, fitted to this site: one client address, links from SITE_URL, the key review."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from allauth.account.adapter import DefaultAccountAdapter
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+
+from organizations import ratelimit
+
+# Set when a password was reset: the next page after logging in is the API-key review.
+REVIEW_KEYS = "accounts_review_keys"
+
+
+def on_site(url: str) -> str:
+    """`url` with SITE_URL's scheme and host: a link in an email never trusts the request's Host header."""
+    parts = urlsplit(url)
+    return settings.SITE_URL + urlunsplit(("", "", parts.path, parts.query, parts.fragment))
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def get_client_ip(self, request: HttpRequest) -> str:
+        return ratelimit.client_address(request)
+
+    def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
+        # allauth counts failed logins per account; per account *and* address, a stranger who
+        # fails on purpose slows their own address only, and never locks the owner out.
+        return f"{ratelimit.client_address(request)}|{super()._get_login_attempts_cache_key(request, **credentials)}"
+
+    def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
+        site = SimpleNamespace(name="capgo-org", domain=urlsplit(settings.SITE_URL).netloc)
+        links = {name: on_site(value) for name, value in context.items() if name.endswith("_url") and value}
+        super().send_mail(template_prefix, email, {**context, **links, "current_site": site})
+
+    def send_notification_mail(self, template_prefix: str, user: Any, context: Any = None, email: Any = None) -> None:
+        # The password notices point to the key review: a session ends, a key does not.
+        context = {**(context or {}), "keys_url": settings.SITE_URL + reverse("key-review")}
+        super().send_notification_mail(template_prefix, user, context, email)
+
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        if request.session.pop(REVIEW_KEYS, False):
+            return reverse("key-review")
+        return super().get_login_redirect_url(request)
+
+    def get_password_change_redirect_url(self, request: HttpRequest) -> str:
+        return reverse("key-review")
+
+    def post_login(self, request: HttpRequest, user: Any, **kwargs: Any) -> HttpResponse:
+        """A login applies the language the person chose last time (the cookie LocaleMiddleware reads)."""
+        response = super().post_login(request, user, **kwargs)
+        if user.language in dict(settings.LANGUAGES):
+            set_language_cookie(response, user.language)
+        return response
+
+
+def set_language_cookie(response: Any, language: str) -> None:
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
+
+
+def user_display(user: Any) -> str:
+    """How allauth names a person in messages and emails (ACCOUNT_USER_DISPLAY)."""
+    return user.name or user.email

@@ -1,0 +1,32 @@
+"""Account forms: the fields allauth's sign-up adds from us, and the profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+
+from organizations.forms import ImageField
+
+
+class SignupForm(forms.Form):
+    """allauth's sign-up form is built on this one (ACCOUNT_SIGNUP_FORM_CLASS): a name, and the language."""
+
+    name = forms.CharField(label=_("Name"), max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    field_order = ["email", "name", "password1", "password2"]
+
+    def signup(self, request: HttpRequest, user: Any) -> None:
+        user.name = self.cleaned_data["name"]
+        user.language = translation.get_language() or ""
+        user.save(update_fields=["name", "language"])
+
+
+class ProfileForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=150)
+    avatar = ImageField(label=_("Avatar"), help_text=_("PNG, JPEG or WebP, up to 2 MB and 1024×1024 pixels."))
+    remove_avatar = forms.BooleanField(label=_("Remove my avatar"), required=False)
+    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
