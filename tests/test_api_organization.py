@@ -7,10 +7,11 @@ import json
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.verification import is_verified
 from organizations import services
-from organizations.models import ApiKey, AuditEvent, Membership, Organization
+from organizations.models import ApiKey, AuditEvent, Membership, Organization, User
 from organizations.roles import Principal, Role
-from tests.base import ApiTestCase, make_key
+from tests.base import ApiTestCase, make_key, make_user
 
 URL = "/organization/"
 
@@ -406,3 +407,25 @@ class CreateApiKeyCommandTestCase(ApiTestCase):
         call_command("create_api_key", "alice@example.org", "--org", self.org.id, "--org", second.id, stdout=out)
         r = self.get(URL, key=out.getvalue().strip())
         self.assertEqual({o["id"] for o in r.json()["data"]}, {self.org.id, second.id})
+
+
+class CreateApiKeyVerificationTestCase(ApiTestCase):
+    def test_a_user_the_command_creates_counts_as_verified_and_can_log_in(self) -> None:
+        from io import StringIO
+
+        from django.core.management import call_command
+
+        call_command("create_api_key", "cli@example.org", stdout=StringIO())
+        user = User.objects.get(email="cli@example.org")
+        self.assertTrue(is_verified(user))
+
+    def test_it_refuses_an_existing_account_whose_address_is_not_proved(self) -> None:
+        from io import StringIO
+
+        from django.core.management import call_command
+        from django.core.management.base import CommandError
+
+        make_user("squatter@example.org", verified=False)
+        with self.assertRaisesMessage(CommandError, "not verified"):
+            call_command("create_api_key", "squatter@example.org", stdout=StringIO())
+        self.assertFalse(ApiKey.objects.filter(user__email="squatter@example.org").exists())

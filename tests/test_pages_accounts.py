@@ -115,6 +115,13 @@ class LoginTestCase(ApiTestCase):
         self.assertNotIn("_auth_user_id", self.client.session)
         self.assertEqual([m.to for m in mail.outbox], [["unverified@example.org"]])
 
+    def test_verification_emails_to_one_address_are_capped(self) -> None:
+        make_user("unverified@example.org", verified=False)
+        for _ in range(4):
+            self.login("unverified@example.org")
+        self.client.post("/accounts/signup/", {"email": "unverified@example.org", **SignupTestCase.form})
+        self.assertEqual(len(mail.outbox), 1)  # one per address every three minutes, whoever asks
+
     def test_a_successful_login_applies_the_saved_language(self) -> None:
         User.objects.filter(pk=self.rita.pk).update(language="de")
         r = self.login("rita@example.org")
