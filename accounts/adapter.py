@@ -11,7 +11,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from organizations import ratelimit
+from organizations import ratelimit, services
 
 # Set when a password was reset: the next page after logging in is the API-key review.
 REVIEW_KEYS = "accounts_review_keys"
@@ -31,6 +31,19 @@ class AccountAdapter(DefaultAccountAdapter):
         # allauth counts failed logins per account; per account *and* address, a stranger who
         # fails on purpose slows their own address only, and never locks the owner out.
         return f"{ratelimit.client_address(request)}|{super()._get_login_attempts_cache_key(request, **credentials)}"
+
+    def authenticate(self, request: HttpRequest, **credentials: Any) -> Any:
+        """allauth's password check (logins, re-authentication): the password is also checked
+        against the person's organizations' password policies, and the outcome remembered."""
+        user = super().authenticate(request, **credentials)
+        if user is not None and credentials.get("password"):
+            services.password_checked(user=user, password=credentials["password"])
+        return user
+
+    def set_password(self, user: Any, password: str) -> None:
+        """A new password (change, reset, first one) is checked against the policies the same way."""
+        super().set_password(user, password)
+        services.password_checked(user=user, password=password)
 
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
         site = SimpleNamespace(name="capgo-org", domain=urlsplit(settings.SITE_URL).netloc)

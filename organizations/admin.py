@@ -36,6 +36,7 @@ from organizations.exceptions import InsufficientRole, InvitationNotFound, Servi
 from organizations.forms import HttpsUrlField, WebsiteField
 from organizations.models import ApiKey, AuditEvent, Invitation, Membership, Organization, User
 from organizations.roles import Principal, Role
+from organizations.security import policy_errors
 
 # Dry runs ---------------------------------------------------------------------------------
 
@@ -201,8 +202,18 @@ class OrganizationForm(ServiceForm):
         model = Organization
         fields = (
             "name", "management_email", "website", "logo_url", "require_apikey_expiration",
-            "max_apikey_expiration_days",
+            "max_apikey_expiration_days", "enforcing_2fa", "password_policy_config",
         )  # fmt: skip
+
+    def clean_password_policy_config(self) -> Any:
+        # The API's rule (security.policy_errors): five fields, strict JSON types, or empty for none.
+        config = self.cleaned_data.get("password_policy_config")
+        if config in (None, "", {}):
+            return None
+        errors = policy_errors(config)
+        if errors:
+            raise ValidationError("; ".join(f"{field}: {' '.join(map(str, e))}" for field, e in errors.items()))
+        return config
 
     def apply(self) -> Organization:
         data = self.cleaned_data
@@ -294,7 +305,7 @@ class OrganizationAdmin(ServiceAdminMixin, admin.ModelAdmin):
     form = OrganizationForm
     list_display = ("name", "id", "management_email", "member_count", "require_apikey_expiration", "created_at")
     search_fields = ("name", "id", "management_email")
-    list_filter = ("require_apikey_expiration", "created_at")
+    list_filter = ("require_apikey_expiration", "enforcing_2fa", "created_at")
     ordering = ("-created_at", "id")
     readonly_fields = ("id", "logo_preview", "customer_id", "created_by", "created_at", "updated_at")
     # The staff user who adds an organization becomes its first super_admin (organization_create
@@ -306,6 +317,17 @@ class OrganizationAdmin(ServiceAdminMixin, admin.ModelAdmin):
         # Uploads go through the settings page, which checks and re-encodes images.
         (_("Logo"), {"fields": ("logo_preview", "logo_url")}),
         (_("API keys"), {"fields": ("require_apikey_expiration", "max_apikey_expiration_days")}),
+        (
+            _("Security"),
+            {
+                "fields": ("enforcing_2fa", "password_policy_config"),
+                "description": _(
+                    'Password policy: {"enabled": true, "min_length": 12, "require_uppercase": true, '
+                    '"require_number": true, "require_special": false}, or empty for none. Turning on 2FA '
+                    "enforcement needs a second factor of your own."
+                ),
+            },
+        ),
         (_("Record"), {"fields": ("customer_id", "created_by", "created_at", "updated_at")}),
     )
     inlines = (MembershipInline, InvitationInline)

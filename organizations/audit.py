@@ -30,6 +30,8 @@ def organization_snapshot(org: Organization) -> Snapshot:
         "customer_id": org.customer_id,
         "require_apikey_expiration": org.require_apikey_expiration,
         "max_apikey_expiration_days": org.max_apikey_expiration_days,
+        "enforcing_2fa": org.enforcing_2fa,
+        "password_policy_config": org.password_policy_config,
         "created_by": str(org.created_by_id) if org.created_by_id else None,
     }
 

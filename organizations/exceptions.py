@@ -66,6 +66,32 @@ class EmailNotVerified(ServiceError):
     message = _("Verify your email address first: follow the link in the email we sent you")
 
 
+class PolicyNotMet(ServiceError):
+    """A member does not comply with an organization's security policy. `org` says which (for the page)."""
+
+    status = 403
+
+    def __init__(self, *args: Any, org: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.org = org
+
+
+class OrgRequires2FA(PolicyNotMet):
+    code = "org_requires_2fa"
+    message = _("This organization requires two-factor authentication")
+
+
+class OrgRequiresPasswordPolicy(PolicyNotMet):
+    code = "org_requires_password_policy"
+    message = _("This organization requires a password that meets its policy")
+
+
+class Requires2FAToEnforce2FA(ServiceError):
+    status = 400
+    code = "requires_2fa_to_enforce_2fa"
+    message = _("You must enable 2FA before enforcing it for your organization")
+
+
 class KeyModeForbidden(ServiceError):
     status = 403
     code = "key_mode_forbidden"

@@ -14,6 +14,7 @@ from organizations import images
 from organizations.api.serializers import is_https_without_credentials, normalise_website
 from organizations.models import ApiKey, Organization
 from organizations.roles import Role
+from organizations.security import MIN_LENGTH_RANGE
 
 
 def _role_choices(roles: Iterable[str]) -> list[tuple[str, str]]:
@@ -175,3 +176,61 @@ class ApiKeyCreateForm(forms.Form):
     def __init__(self, *args: Any, orgs: Iterable[Organization], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["limited_to_orgs"].choices = [(org.id, org.name) for org in orgs]
+
+
+# Security policies -------------------------------------------------------------------------
+
+
+class SecurityForm(forms.Form):
+    """Both policies of the settings page's Security section, as the API's two fields."""
+
+    enforcing_2fa = forms.BooleanField(label=_("Require two-factor authentication from every member"), required=False)
+    policy_enabled = forms.BooleanField(label=_("Require a password policy"), required=False)
+    min_length = forms.IntegerField(
+        label=_("Minimum length"), min_value=MIN_LENGTH_RANGE[0], max_value=MIN_LENGTH_RANGE[1], initial=10
+    )
+    require_uppercase = forms.BooleanField(label=_("An uppercase letter"), required=False, initial=True)
+    require_number = forms.BooleanField(label=_("A digit"), required=False, initial=True)
+    require_special = forms.BooleanField(label=_("A special character"), required=False)
+    password = forms.CharField(
+        label=_("Your password"),
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text=_("Needed to turn on or change the password policy: it must meet the new policy itself."),
+    )
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    @classmethod
+    def initial_for(cls, org: Organization) -> dict[str, Any]:
+        config = org.password_policy_config or {}
+        initial = {"enforcing_2fa": org.enforcing_2fa, "policy_enabled": bool(config.get("enabled"))}
+        for field in ("min_length", "require_uppercase", "require_number", "require_special"):
+            if field in config:
+                initial[field] = config[field]
+        return initial
+
+    def changes(self, org: Organization) -> dict[str, Any]:
+        """The API fields whose value differs from the organization's."""
+        data = self.cleaned_data
+        config = {
+            "enabled": data["policy_enabled"],
+            "min_length": data["min_length"],
+            "require_uppercase": data["require_uppercase"],
+            "require_number": data["require_number"],
+            "require_special": data["require_special"],
+        }
+        if not config["enabled"] and org.password_policy_config is None:
+            config = None  # nothing was ever set: keep it that way
+        changes: dict[str, Any] = {}
+        if data["enforcing_2fa"] != org.enforcing_2fa:
+            changes["enforcing_2fa"] = data["enforcing_2fa"]
+        if config != org.password_policy_config:
+            changes["password_policy_config"] = config
+        return changes
+
+
+class PasswordConfirmForm(forms.Form):
+    password = forms.CharField(
+        label=_("Your password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )

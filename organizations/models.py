@@ -91,6 +91,11 @@ class Organization(models.Model):
     max_apikey_expiration_days = models.PositiveSmallIntegerField(
         _("maximum API key lifetime (days)"), blank=True, null=True
     )
+    # Security policies (organizations.security): members without a second factor, or whose password
+    # was not checked against the current policy, are refused everything in the organization but
+    # the few things access.py leaves open.
+    enforcing_2fa = models.BooleanField(_("require two-factor authentication"), default=False)
+    password_policy_config = models.JSONField(_("password policy"), blank=True, null=True)
     created_by = models.ForeignKey(
         "User", on_delete=models.SET_NULL, null=True, related_name="+", db_index=False, editable=False
     )
@@ -122,6 +127,9 @@ class Membership(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+    # The fingerprint of the organization's password policy that this member's password last met
+    # (security.policy_fingerprint); never the password. Empty: not checked, or it did not meet it.
+    password_policy_fingerprint = models.CharField(max_length=64, blank=True, default="", editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -137,7 +145,11 @@ class Membership(models.Model):
             models.Index(fields=["organization", "role"], name="membership_org_role_idx"),
             # Covering (PostgreSQL): "the caller's role here" and "the caller's organizations",
             # asked on nearly every request, are answered from the index alone.
-            models.Index(fields=["user", "organization"], include=["role"], name="membership_user_org_role_idx"),
+            models.Index(
+                fields=["user", "organization"],
+                include=["role", "password_policy_fingerprint"],
+                name="membership_user_org_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -66,6 +66,11 @@ class Action(Enum):
     READ_ORG = ("read_org", Role.READ, False)
     LIST_MEMBERS = ("list_members", Role.READ, False)
     UPDATE_ORG = ("update_org", Role.ADMIN, True)
+    # Changing only the security policies: left open to admins who do not comply themselves, so that
+    # an organization can never lock out all of its admins (access.check_compliance).
+    UPDATE_SECURITY_POLICY = ("update_security_policy", Role.ADMIN, True)
+    READ_SECURITY = ("read_security", Role.ADMIN, False)
+    COMPLY = ("comply", Role.READ, False)  # the pages that help a member meet the policies
     DELETE_ORG = ("delete_org", Role.ADMIN, True)
     MANAGE_MEMBERS = ("manage_members", Role.ADMIN, True)  # invite, change roles, remove, cancel invitations
     MANAGE_SUPER_ADMINS = ("manage_super_admins", Role.SUPER_ADMIN, True)  # grant, change or remove one

@@ -20,8 +20,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.mfa import has_second_factor, second_factor_exists
 from accounts.verification import is_verified
 from organizations import api_keys, audit, emails, ratelimit
+from organizations.access import Compliance, compliance
 from organizations.exceptions import (
     EmailNotVerified,
     Invalid,
@@ -30,9 +32,11 @@ from organizations.exceptions import (
     MemberNotFound,
     OrgNotFound,
     RateLimited,
+    Requires2FAToEnforce2FA,
 )
 from organizations.models import ApiKey, ApiKeyOrgLimit, AuditEvent, Invitation, Membership, Organization, User
 from organizations.roles import Action, Principal, Role, authorize_member_change, check_key_mode
+from organizations.security import password_policy
 
 Table = AuditEvent.Table
 Op = AuditEvent.Operation
@@ -80,24 +84,52 @@ def organization_create(
     return org
 
 
-ORG_EDITABLE_FIELDS = frozenset(
-    {"name", "management_email", "website", "logo_url", "require_apikey_expiration", "max_apikey_expiration_days"}
+SECURITY_POLICY_FIELDS = frozenset({"enforcing_2fa", "password_policy_config"})
+ORG_EDITABLE_FIELDS = (
+    frozenset(
+        {"name", "management_email", "website", "logo_url", "require_apikey_expiration", "max_apikey_expiration_days"}
+    )
+    | SECURITY_POLICY_FIELDS
 )
 
 
 def organization_update(
-    *, actor: Principal | None, org: Organization, changes: dict[str, Any], logo_file: ContentFile | None = None
+    *,
+    actor: Principal | None,
+    org: Organization,
+    changes: dict[str, Any],
+    logo_file: ContentFile | None = None,
+    password: str | None = None,
 ) -> Organization:
-    """Apply validated `changes` (a subset of ORG_EDITABLE_FIELDS), and a new logo file if given."""
+    """Apply validated `changes` (a subset of ORG_EDITABLE_FIELDS), and a new logo file if given.
+
+    Turning 2FA enforcement on needs a second factor of the caller's own. `password`, the caller's
+    own and already confirmed (the settings page asks for it with a new password policy), must meet
+    the new policy and is recorded as meeting it, so the admin is not locked out by their own change.
+    """
     unknown = set(changes) - ORG_EDITABLE_FIELDS
     if unknown:
         raise Invalid(code="invalid_body", details={field: [_("This field cannot be changed.")] for field in unknown})
     old_logo = None
     with transaction.atomic():
-        org = _lock(org)
+        org = _lock(org)  # the stored state: a form may have set the new values on the caller's copy
+        turning_on_2fa = changes.get("enforcing_2fa") and not org.enforcing_2fa
+        if turning_on_2fa and actor is not None and not has_second_factor(actor.user):
+            raise Requires2FAToEnforce2FA()
+        new_policy = password_policy(changes.get("password_policy_config", org.password_policy_config))
+        if password is not None and new_policy is not None and new_policy.problems(password):
+            raise Invalid(
+                _("Your password does not meet the new policy: it needs %(missing)s.")
+                % {"missing": ", ".join(new_policy.problems(password))},
+                details={"password": new_policy.problems(password)},
+            )
         before = audit.organization_snapshot(org)
         for field, value in changes.items():
             setattr(org, field, value)
+        if password is not None and new_policy is not None and actor is not None:
+            Membership.objects.filter(organization=org, user=actor.user).update(
+                password_policy_fingerprint=new_policy.fingerprint
+            )
         if logo_file is not None:
             old_logo = org.logo_file.name or None
             org.logo_file.save(logo_file.name or "logo.png", logo_file, save=False)
@@ -243,6 +275,34 @@ def member_rows(org: Organization) -> list[MemberRow]:
                 )
             )  # fmt: skip
     return rows
+
+
+@dataclass(frozen=True)
+class SecurityRow:
+    """A member as the security report shows them: a second factor or not, and the policies' verdict."""
+
+    uid: str
+    email: str
+    role: str
+    two_factor: bool
+    compliance: Compliance
+
+
+def security_rows(org: Organization) -> list[SecurityRow]:
+    """Every accepted member and whether they comply, by the same rule `access.org_for` applies: one query."""
+    rows = (
+        Membership.objects.filter(organization=org)
+        .order_by("created_at", "id")
+        .annotate(has_factor=second_factor_exists("user_id"))
+        .values_list("user_id", "user__email", "role", "has_factor", "password_policy_fingerprint")
+    )
+    return [
+        SecurityRow(
+            uid=str(uid), email=email, role=role, two_factor=bool(has_factor),
+            compliance=compliance(org, has_second_factor=bool(has_factor), password_fingerprint=fingerprint),
+        )
+        for uid, email, role, has_factor, fingerprint in rows
+    ]  # fmt: skip
 
 
 def _last_super_admin_guard(org: Organization, membership: Membership) -> None:
@@ -631,6 +691,19 @@ def api_keys_revoke_all(*, actor: Principal | None, user: User) -> int:
         for key in keys:
             api_key_revoke(actor=actor, key=key)
     return len(keys)
+
+
+def password_checked(*, user: User, password: str) -> None:
+    """The person just typed `password` (a login, a new password, a confirmation): remember, per
+    organization with a password policy, whether it meets the current one. The password is not kept."""
+    memberships = Membership.objects.filter(user=user, organization__password_policy_config__isnull=False)
+    for membership_id, config, stored in memberships.values_list(
+        "id", "organization__password_policy_config", "password_policy_fingerprint"
+    ):
+        policy = password_policy(config)
+        fingerprint = policy.fingerprint if policy is not None and not policy.problems(password) else ""
+        if fingerprint != stored:
+            Membership.objects.filter(pk=membership_id).update(password_policy_fingerprint=fingerprint)
 
 
 # Users -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ stranger gets 404, a member whose role is too low gets 403. Service errors becom
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -17,8 +18,8 @@ from allauth.account.adapter import get_adapter as get_account_adapter
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -26,18 +27,21 @@ from django.utils.translation import gettext as _
 from django.views import i18n as i18n_views
 from django.views.decorators.http import require_POST
 
+from accounts.mfa import has_second_factor
 from organizations import audit, services
-from organizations.access import org_for, visible_organizations
+from organizations.access import compliance, org_for, visible_organizations
 from organizations.api.errors import error_response
 from organizations.api.serializers import AuditListIn
-from organizations.exceptions import RateLimited, ServiceError
+from organizations.exceptions import OrgRequires2FA, OrgRequiresPasswordPolicy, PolicyNotMet, RateLimited, ServiceError
 from organizations.forms import (
     ApiKeyCreateForm,
     InviteForm,
     OrganizationCreateForm,
     OrganizationDeleteForm,
     OrganizationSettingsForm,
+    PasswordConfirmForm,
     RoleForm,
+    SecurityForm,
 )
 from organizations.middleware import is_api_path
 from organizations.models import ApiKey, ApiKeyOrgLimit, AuditEvent, Invitation, Membership, Organization, User
@@ -51,6 +55,7 @@ from organizations.roles import (
     can_change_member,
     parse_role,
 )
+from organizations.security import password_policy
 
 View = Callable[..., HttpResponseBase]
 
@@ -62,6 +67,8 @@ def page(view: View) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             return view(request, *args, **kwargs)
+        except PolicyNotMet as exc:
+            return _policy_required(request, exc)
         except ServiceError as exc:
             if exc.status == 404:
                 raise Http404(str(exc.message)) from exc
@@ -70,6 +77,21 @@ def page(view: View) -> View:
             raise
 
     return login_required(wrapper)
+
+
+def _policy_required(request: HttpRequest, exc: PolicyNotMet, form: Any = None, status: int = 403) -> HttpResponse:
+    """What a member who does not comply sees on every page of the organization: what is required,
+    the way to it, and the way out."""
+    org = exc.org
+    context = {
+        "org": org,
+        "needs_2fa": isinstance(exc, OrgRequires2FA),
+        "policy": password_policy(org.password_policy_config),
+        "password_form": form or PasswordConfirmForm(),
+        "can_leave": org.my_role != Role.SUPER_ADMIN
+        or Membership.objects.filter(organization=org, role=Role.SUPER_ADMIN).count() > 1,
+    }
+    return render(request, "organizations/policy_required.html", context, status=status)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -96,7 +118,16 @@ def set_language(request: HttpRequest) -> HttpResponseBase:
 
 @page
 def org_list(request: HttpRequest) -> HttpResponse:
-    orgs = visible_organizations(Principal(request.user))
+    # Each organization is marked when its policies would refuse me (the list itself stays open).
+    orgs = list(
+        visible_organizations(Principal(request.user)).annotate(
+            my_fingerprint=F("memberships__password_policy_fingerprint")
+        )
+    )
+    if orgs:
+        two_factor = has_second_factor(request.user)
+        for org in orgs:
+            org.my_compliance = compliance(org, has_second_factor=two_factor, password_fingerprint=org.my_fingerprint)
     invitations = Invitation.objects.filter(
         email=request.user.email, status=Invitation.Status.PENDING, expires_at__gt=timezone.now()
     ).select_related("organization", "invited_by")
@@ -152,7 +183,109 @@ def org_settings(request: HttpRequest, org_id: str) -> HttpResponse:
         else:
             messages.success(request, _("The settings were saved."))
             return redirect("org-settings", org_id=org.id)
-    return render(request, "organizations/org_settings.html", _org_context(principal, org, role, form=form))
+    return _settings_page(request, principal, org, role, form=form)
+
+
+def _settings_page(
+    request: HttpRequest,
+    principal: Principal,
+    org: Organization,
+    role: str,
+    *,
+    form: OrganizationSettingsForm | None = None,
+    security_form: SecurityForm | None = None,
+    locked_out: list[services.SecurityRow] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    rows = services.security_rows(org)
+    context = _org_context(
+        principal,
+        org,
+        role,
+        form=form or OrganizationSettingsForm(initial=OrganizationSettingsForm.initial_for(org)),
+        security_form=security_form or SecurityForm(initial=SecurityForm.initial_for(org)),
+        not_complying=[row for row in rows if not row.compliance.complies],
+        i_have_2fa=has_second_factor(principal.user),
+        locked_out=locked_out,
+    )
+    return render(request, "organizations/org_settings.html", context, status=status)
+
+
+@page
+@require_POST
+def org_security(request: HttpRequest, org_id: str) -> HttpResponse:
+    """The Security section: both policies, with a confirmation that names who would be locked out."""
+    principal = Principal(request.user)
+    org, role = org_for(principal, org_id, Action.UPDATE_SECURITY_POLICY)
+    form = SecurityForm(request.POST)
+    if not form.is_valid():
+        return _settings_page(request, principal, org, role, security_form=form, status=400)
+    changes = form.changes(org)
+    if not changes:
+        messages.info(request, _("Nothing changed."))
+        return redirect("org-settings", org_id=org.id)
+    password = form.cleaned_data["password"] or None
+    new_policy = password_policy(changes.get("password_policy_config", org.password_policy_config))
+    if "password_policy_config" in changes and new_policy is not None:
+        if password is None:
+            form.add_error("password", _("Enter your password: it must meet the new policy too."))
+        elif not get_account_adapter(request).reauthenticate(request.user, password):
+            form.add_error("password", _("This is not your password."))
+        if form.errors:
+            return _settings_page(request, principal, org, role, security_form=form, status=400)
+    else:
+        password = None
+    # Who the new policies would lock out (the admin excepted when their password comes with the change).
+    candidate = copy.copy(org)
+    for field, value in changes.items():
+        setattr(candidate, field, value)
+    locked_out = [
+        row
+        for row in services.security_rows(candidate)
+        if not row.compliance.complies
+        and not (row.uid == str(request.user.pk) and password is not None and row.compliance.two_factor)
+    ]
+    if locked_out and not form.cleaned_data["confirmed"]:
+        return _settings_page(request, principal, org, role, security_form=form, locked_out=locked_out)
+    try:
+        services.organization_update(actor=principal, org=org, changes=changes, password=password)
+    except ServiceError as exc:
+        if exc.status >= 403:
+            raise
+        form.add_error("password" if exc.details and "password" in exc.details else None, str(exc.message))
+        return _settings_page(request, principal, org, role, security_form=form, status=400)
+    messages.success(request, _("The security policies were saved."))
+    return redirect("org-settings", org_id=org.id)
+
+
+@page
+@require_POST
+def org_password_confirm(request: HttpRequest, org_id: str) -> HttpResponse:
+    """A member confirms their password against the organization's policy (the page they are shown)."""
+    org, _role = org_for(Principal(request.user), org_id, Action.COMPLY)
+    form = PasswordConfirmForm(request.POST)
+    policy = password_policy(org.password_policy_config)
+    if policy is None:
+        return redirect("org-members", org_id=org.id)
+    if form.is_valid():
+        password = form.cleaned_data["password"]
+        try:
+            correct = get_account_adapter(request).reauthenticate(request.user, password)
+        except ValidationError as exc:  # allauth's limit on failed password checks
+            form.add_error("password", exc.messages[0])
+            correct = None
+        if correct is False:
+            form.add_error("password", _("This is not your password."))
+        elif correct and policy.problems(password):
+            form.add_error(
+                "password",
+                _("Your password does not meet the policy: it needs %(missing)s. Change it first.")
+                % {"missing": ", ".join(policy.problems(password))},
+            )
+        elif correct:
+            messages.success(request, _("Your password meets the policy of %(name)s.") % {"name": org.name})
+            return redirect("org-members", org_id=org.id)
+    return _policy_required(request, OrgRequiresPasswordPolicy(org=org), form=form, status=400)
 
 
 @page

@@ -25,7 +25,8 @@ class OrganizationGetTestCase(ApiTestCase):
             set(data),
             {
                 "id", "created_by", "created_at", "updated_at", "logo", "name", "management_email", "customer_id",
-                "website", "require_apikey_expiration", "max_apikey_expiration_days",
+                "website", "require_apikey_expiration", "max_apikey_expiration_days", "enforcing_2fa",
+                "password_policy_config",
             },
         )  # fmt: skip
         self.assertEqual(data["id"], self.org.id)

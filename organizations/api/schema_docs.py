@@ -27,6 +27,8 @@ ORG_EXAMPLE = {
     "website": "https://example.com/",
     "require_apikey_expiration": False,
     "max_apikey_expiration_days": None,
+    "enforcing_2fa": False,
+    "password_policy_config": None,
 }
 MEMBER_EXAMPLE = {
     "uid": "6aa76066-55ef-4238-ade6-0b32334a4097",
@@ -179,6 +181,21 @@ org_put = {
     },
     "examples": [
         OpenApiExample("Rename", value={"orgId": ORG_EXAMPLE["id"], "name": "New name"}, request_only=True),
+        OpenApiExample(
+            "Require 2FA and a password policy",
+            value={
+                "orgId": ORG_EXAMPLE["id"],
+                "enforcing_2fa": True,
+                "password_policy_config": {
+                    "enabled": True,
+                    "min_length": 12,
+                    "require_uppercase": True,
+                    "require_number": True,
+                    "require_special": False,
+                },
+            },
+            request_only=True,
+        ),  # fmt: skip
         OpenApiExample("Updated", value={"status": "Organization updated", "data": ORG_EXAMPLE}, response_only=True),
     ],
 }
@@ -237,6 +254,31 @@ members_accept = {
         **_errors(400, 403, 404),
     },
 }
+security_get = {
+    "summary": "Who complies with the organization's security policies (admin or higher)",
+    "description": "Each accepted member, whether they have two-factor authentication, and whether their "
+    "password was checked against the current password policy (null while none is enabled). Members who do "
+    "not comply get 403 `org_requires_2fa` or `org_requires_password_policy` on every call that names the "
+    "organization, except leaving it and an admin's change of the two policy fields.",
+    "parameters": [ORG_ID],
+    "responses": {200: s.SecurityOut, **_errors(400, 403, 404)},
+    "examples": [
+        OpenApiExample(
+            "Report",
+            value={
+                "data": [
+                    {
+                        "uid": MEMBER_EXAMPLE["uid"], "email": "member@example.com", "role": "write",
+                        "2fa_enabled": False, "password_policy_compliant": None,
+                    }
+                ],
+                "enforcing_2fa": True,
+                "password_policy_config": None,
+            },
+            response_only=True,
+        )
+    ],
+}  # fmt: skip
 audit_get = {
     "summary": "Read the audit log (admin or higher)",
     "parameters": [

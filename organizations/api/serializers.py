@@ -19,7 +19,8 @@ from rest_framework.request import Request
 
 from organizations.models import ApiKey, AuditEvent, Organization
 from organizations.roles import ROLE_ORDER, KeyMode, parse_role
-from organizations.services import MemberRow
+from organizations.security import POLICY_FIELDS, policy_errors
+from organizations.services import MemberRow, SecurityRow
 
 # Input -----------------------------------------------------------------------------------
 
@@ -126,6 +127,18 @@ class OrganizationCreateIn(StrictSerializer):
     logo = HttpsUrlField(required=False, allow_null=True)
 
 
+class PasswordPolicyField(serializers.JSONField):
+    """`{enabled, min_length, require_uppercase, require_number, require_special}` or null (the contract)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if data is None:
+            return None
+        errors = policy_errors(data)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return {field: data[field] for field in POLICY_FIELDS}
+
+
 class OrganizationUpdateIn(StrictSerializer):
     orgId = OrgIdField()
     name = serializers.CharField(required=False, min_length=3, max_length=100)
@@ -134,6 +147,8 @@ class OrganizationUpdateIn(StrictSerializer):
     logo = HttpsUrlField(required=False, allow_null=True)
     require_apikey_expiration = serializers.BooleanField(required=False)
     max_apikey_expiration_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=365)
+    enforcing_2fa = serializers.BooleanField(required=False)
+    password_policy_config = PasswordPolicyField(required=False, allow_null=True)
 
     def validated_changes(self) -> dict[str, Any]:
         changes = {k: v for k, v in self.validated_data.items() if k != "orgId"}
@@ -239,7 +254,8 @@ def iso(value: datetime | None) -> str | None:
 # page of 100 organizations builds no model instances (`organization_row_json`).
 ORGANIZATION_VALUES = (
     "id", "created_by_id", "created_at", "updated_at", "logo_file", "logo_url", "name", "management_email",
-    "customer_id", "website", "require_apikey_expiration", "max_apikey_expiration_days",
+    "customer_id", "website", "require_apikey_expiration", "max_apikey_expiration_days", "enforcing_2fa",
+    "password_policy_config",
 )  # fmt: skip
 
 
@@ -265,6 +281,8 @@ def organization_row_json(row: Mapping[str, Any], request: Request | None) -> di
         "website": row["website"],
         "require_apikey_expiration": row["require_apikey_expiration"],
         "max_apikey_expiration_days": row["max_apikey_expiration_days"],
+        "enforcing_2fa": row["enforcing_2fa"],
+        "password_policy_config": row["password_policy_config"],
     }
 
 
@@ -272,6 +290,16 @@ def organization_json(org: Organization, request: Request | None) -> dict[str, A
     row = {name: getattr(org, name) for name in ORGANIZATION_VALUES}
     row["logo_file"] = org.logo_file.name
     return organization_row_json(row, request)
+
+
+def security_member_json(row: SecurityRow) -> dict[str, Any]:
+    return {
+        "uid": row.uid,
+        "email": row.email,
+        "role": row.role,
+        "2fa_enabled": row.two_factor,
+        "password_policy_compliant": row.compliance.password,
+    }
 
 
 def member_json(row: MemberRow, request: Request | None) -> dict[str, Any]:
@@ -319,6 +347,14 @@ def audit_json(event: AuditEvent) -> dict[str, Any]:
 # Output shapes, for the schema -----------------------------------------------------------
 
 
+class PasswordPolicyOut(serializers.Serializer):
+    enabled = serializers.BooleanField()
+    min_length = serializers.IntegerField(min_value=6, max_value=72)
+    require_uppercase = serializers.BooleanField()
+    require_number = serializers.BooleanField()
+    require_special = serializers.BooleanField()
+
+
 class OrganizationOut(serializers.Serializer):
     id = serializers.CharField()
     created_by = serializers.CharField(allow_null=True)
@@ -331,6 +367,29 @@ class OrganizationOut(serializers.Serializer):
     website = serializers.URLField(allow_null=True)
     require_apikey_expiration = serializers.BooleanField()
     max_apikey_expiration_days = serializers.IntegerField(allow_null=True)
+    enforcing_2fa = serializers.BooleanField()
+    password_policy_config = PasswordPolicyOut(allow_null=True)
+
+
+# "2fa_enabled" is not an identifier, so the class is built with its fields named as in the JSON.
+SecurityMemberOut = type(
+    "SecurityMemberOut",
+    (serializers.Serializer,),
+    {
+        "uid": serializers.CharField(),
+        "email": serializers.EmailField(),
+        "role": serializers.CharField(),
+        "2fa_enabled": serializers.BooleanField(),
+        "password_policy_compliant": serializers.BooleanField(allow_null=True),
+        "__module__": __name__,
+    },
+)
+
+
+class SecurityOut(serializers.Serializer):
+    data = SecurityMemberOut(many=True)
+    enforcing_2fa = serializers.BooleanField()
+    password_policy_config = PasswordPolicyOut(allow_null=True)
 
 
 class MemberOut(serializers.Serializer):

@@ -11,6 +11,7 @@ urlpatterns = [
     re_path(r"^organization/members/?$", views.MembersView.as_view(), name="api-members"),
     re_path(r"^organization/members/accept/?$", views.MemberAcceptView.as_view(), name="api-members-accept"),
     re_path(r"^organization/audit/?$", views.AuditView.as_view(), name="api-audit"),
+    re_path(r"^organization/security/?$", views.SecurityView.as_view(), name="api-security"),
     re_path(r"^apikey/?$", views.ApiKeyListView.as_view(), name="api-apikeys"),
     re_path(r"^apikey/(?P<key_id>[^/]+)/?$", views.ApiKeyDetailView.as_view(), name="api-apikey"),
 ]

@@ -30,6 +30,7 @@ from organizations.api.serializers import (
     member_json,
     organization_json,
     organization_row_json,
+    security_member_json,
 )
 from organizations.exceptions import ApiKeyNotFound, Invalid
 from organizations.models import ApiKey, ApiKeyOrgLimit
@@ -120,8 +121,12 @@ class OrganizationView(ApiView):
         principal = self.principal(request)
         check_key_mode(principal, Action.UPDATE_ORG)
         serializer = self.validated(request, OrganizationUpdateIn)
-        org, _role = org_for(principal, serializer.validated_data["orgId"], Action.UPDATE_ORG)
-        org = services.organization_update(actor=principal, org=org, changes=serializer.validated_changes())
+        changes = serializer.validated_changes()
+        # Only the policy fields: open to an admin who does not comply (access.OPEN_TO_NON_COMPLIANT).
+        policy_only = bool(changes) and set(changes) <= services.SECURITY_POLICY_FIELDS
+        action = Action.UPDATE_SECURITY_POLICY if policy_only else Action.UPDATE_ORG
+        org, _role = org_for(principal, serializer.validated_data["orgId"], action)
+        org = services.organization_update(actor=principal, org=org, changes=changes)
         return Response({"status": "Organization updated", "data": organization_json(org, request)})
 
     @extend_schema(**docs.org_delete)
@@ -158,8 +163,10 @@ class MembersView(ApiView):
         principal = self.principal(request)
         check_key_mode(principal, Action.LEAVE)
         params = self.params(request, MemberRemoveIn)
-        # Any member may call this (to leave); the service decides what this caller may remove.
-        org, _role = org_for(principal, params["orgId"], Action.LEAVE)
+        # Leaving is open to every member (even one who does not comply with a policy); removing
+        # someone else is managing members. The service applies the finer rules.
+        leaving = params["email"].strip().lower() == principal.user.email
+        org, _role = org_for(principal, params["orgId"], Action.LEAVE if leaving else Action.MANAGE_MEMBERS)
         services.member_remove(actor=principal, org=org, email=params["email"])
         return Response({"status": "OK"})
 
@@ -184,6 +191,20 @@ class MemberAcceptView(ApiView):
         membership = services.invitation_accept(actor=principal, invitation=invitation)
         row = services.MemberRow.of_membership(membership)
         return Response({"status": "OK", "data": member_json(row, request)})
+
+
+class SecurityView(ApiView):
+    @extend_schema(**docs.security_get)
+    def get(self, request: Request) -> Response:
+        params = self.params(request, OrgIdIn)
+        org, _role = org_for(self.principal(request), params["orgId"], Action.READ_SECURITY)
+        return Response(
+            {
+                "data": [security_member_json(row) for row in services.security_rows(org)],
+                "enforcing_2fa": org.enforcing_2fa,
+                "password_policy_config": org.password_policy_config,
+            }
+        )
 
 
 # Audit log -------------------------------------------------------------------------------

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from django.core import mail
 from playwright.sync_api import Page, expect
 
-from tests.base import link_in
+from tests.base import link_in, totp_code
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -37,3 +38,22 @@ def sign_up(page: Page, name: str, email: str | None = None, *, verified_by_link
         page.goto(urlsplit(link_in(message, "/accounts/confirm-email/")).path)
         page.click("#confirm-email")
     expect(page.locator("#nav-logout")).to_be_visible()
+
+
+def confirm_password(page: Page, password: str = PASSWORD) -> None:
+    """Sensitive changes ask for the password again first (allauth's reauthentication)."""
+    expect(page).to_have_url(re.compile(r"/accounts/reauthenticate/"))
+    page.fill("#id_password", password)
+    page.get_by_role("button", name=re.compile("Confirm")).click()
+
+
+def set_up_totp(page: Page, password: str = PASSWORD) -> str:
+    """From the two-factor page: an authenticator app, with the code computed here. Returns the secret."""
+    page.goto("/accounts/2fa/")
+    page.click("#totp-activate")
+    confirm_password(page, password)
+    secret = page.input_value("#authenticator_secret")
+    page.fill("#id_code", totp_code(secret))
+    page.click("#totp-activate-submit")
+    expect(page.locator("textarea")).to_be_visible()  # the recovery codes
+    return secret

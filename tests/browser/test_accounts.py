@@ -12,18 +12,11 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.base import totp_code
-from tests.browser import PASSWORD, log_in
+from tests.browser import PASSWORD, confirm_password, log_in
 
 pytestmark = pytest.mark.browser
 
 Screenshot = Callable[[Page, str], None]
-
-
-def confirm_password(page: Page) -> None:
-    """Sensitive changes ask for the password again first (allauth's reauthentication)."""
-    expect(page).to_have_url(re.compile(r"/accounts/reauthenticate/"))
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name=re.compile("Confirm")).click()
 
 
 def test_sign_up_confirm_from_the_console_email_then_log_in(
