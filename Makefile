@@ -53,11 +53,11 @@ checks: install-test
 	DEBUG=true $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(MAKE) --no-print-directory deploy-check
 
-# Production settings must pass Django's deployment checks with no warning.
+# Production settings must pass Django's deployment checks with no warning, from only what an
+# operator sets first: the safe settings are the defaults. No `.env` (ENV_FILE empty).
 deploy-check:
-	DEBUG=false SECRET_KEY=ci-only-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKLMNOP \
-	ALLOWED_HOSTS=capgo-org.example HTTPS=true SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_INCLUDE_SUBDOMAINS=true \
-	$(BIN)/python manage.py check --deploy --fail-level WARNING
+	ENV_FILE= DEBUG=false SECRET_KEY=ci-only-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKLMNOP \
+	ALLOWED_HOSTS=capgo-org.example $(BIN)/python manage.py check --deploy --fail-level WARNING
 
 test-sqlite: install-test redis-check
 

@@ -62,7 +62,11 @@ def free_port() -> int:
 
 
 def server_env(database_url: str, **extra: str) -> dict[str, str]:
-    """Production-like settings for a subprocess: DEBUG off, a secret key, this host only."""
+    """Production settings for a subprocess: DEBUG off, a secret key, this host only, plain HTTP.
+
+    Plain HTTP is production's explicit opt-out (HTTPS=false), as in make run's `.env`; no
+    `.env` is read (ENV_FILE empty), whether or not `make run` ran in this checkout.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
     env.update(
         DEBUG="false",
@@ -70,7 +74,8 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
         ALLOWED_HOSTS="127.0.0.1",
         DATABASE_URL=database_url,
         REDIS_URL="",
-        SECURE_COOKIES="false",
+        HTTPS="false",
+        ENV_FILE="",
         EMAIL_URL="dummymail://",
         PYTHONUNBUFFERED="1",
     )
