@@ -16,10 +16,20 @@ from django.utils.translation import gettext_lazy as _
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-
-DEBUG = env.bool("DEBUG", default=False)
 # The test suite runs with its own throwaway key and fast password hashing.
 TESTING = "pytest" in sys.modules
+
+# --- The checkout's .env (make run writes it) ----------------------------------------------
+# `make run` writes this checkout's local settings (a generated SECRET_KEY, DEBUG off, SITE_URL,
+# the explicit HTTPS=false) to a git-ignored `.env`, so that every manage.py command works in a
+# fresh shell. Real environment variables win over it. ENV_FILE names another file, or none
+# (empty); under test none is read, so the suite never depends on whether `make run` ran here.
+ENV_FILE = env.str("ENV_FILE", default="" if TESTING else str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    environ.Env.read_env(ENV_FILE)
+# --------------------------------------------------------------------------------------------
+
+DEBUG = env.bool("DEBUG", default=False)
 # A development key only works with DEBUG on (or under test); production must set SECRET_KEY.
 if DEBUG or TESTING:
     SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-0123456789abcdefghijklmnop")
