@@ -101,6 +101,18 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool("DB_PREPAR
     # PostgreSQL then skips parsing and planning, which is most of a short query's cost
     # (bench/README.md). Set DB_PREPARED_STATEMENTS=false behind a transaction-mode pooler.
     DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+# --- SQLite under concurrency -----------------------------------------------------------------
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Concurrent writers wait for each other instead of failing with "database is locked" (503).
+    # IMMEDIATE takes the write lock when a transaction begins, so a transaction that read first
+    # never has to upgrade its lock (SQLite refuses that at once, whatever the timeout, which is
+    # how the last-super_admin race used to end in a 503); the timeout is how long a writer waits
+    # for the lock, well inside gunicorn's 30 s; WAL lets reads go on beside the writer.
+    # Measured with bench/sqlite_writes.py (README, Security).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        transaction_mode="IMMEDIATE", timeout=20, init_command="PRAGMA journal_mode=WAL"
+    )
+# --------------------------------------------------------------------------------------------
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Covering indexes (INCLUDE) are a PostgreSQL optimisation; SQLite builds them without the
 # extra columns, which is all the development database needs.
