@@ -214,11 +214,29 @@ class Gunicorn:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.output()}")
             try:
                 call(self.port, "GET", "/organization/", timeout=5)
-                return
+                break
             except OSError:
                 time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"gunicorn did not answer within {ready_timeout} s:\n{self.output()}")
+        else:
+            self.stop()
+            raise RuntimeError(f"gunicorn did not answer within {ready_timeout} s:\n{self.output()}")
+        self._wait_for_every_worker(deadline)
+
+    def _wait_for_every_worker(self, deadline: float) -> None:
+        """Return once each worker has answered (its app loaded), so that a test's burst can reach them all.
+
+        Only when the access log names the worker; concurrent probes, so that a busy worker
+        leaves the next one to another.
+        """
+        if "%(p)s" not in self.access_format:
+            return
+        while len(self.access_pids()) < self.workers and time.monotonic() < deadline:
+            probes = [threading.Thread(target=call, args=(self.port, "GET", "/healthz")) for _ in range(self.workers)]
+            for probe in probes:
+                probe.start()
+            for probe in probes:
+                probe.join()
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -129,8 +129,17 @@ if REDIS_URL:
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default=""),
         }
     }
-else:
+elif TESTING:
+    # One process: nothing to share, and no cache query among the queries the tests count.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    # --- No Redis: every server process shares the database -------------------------------
+    # The cache (django-allauth's rate limits use it) is the database's `django_cache` table,
+    # which migrate creates (organizations.CacheEntry); the API's rate limits count in an
+    # atomic counter table beside it (organizations/ratelimit.py). A cache per process would
+    # let each gunicorn worker count a limit on its own.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}}
+    # ----------------------------------------------------------------------------------------
 
 AUTH_USER_MODEL = "organizations.User"
 AUTHENTICATION_BACKENDS = [
@@ -215,6 +224,12 @@ API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=1_000_0
 # Per-key exceptions by key id, e.g. API_RATE_LIMIT_OVERRIDES="12=1000,15=10" (a larger plan, a noisy script).
 API_RATE_LIMIT_OVERRIDES = {k: int(v) for k, v in env.dict("API_RATE_LIMIT_OVERRIDES", default={}).items()}
 AUTH_FAILURE_LIMIT_PER_MINUTE = env.int("AUTH_FAILURE_LIMIT_PER_MINUTE", default=1_000_000 if TESTING else 30)
+# --- Per-user limits ---------------------------------------------------------------------------
+# A ceiling across all of a user's keys and their browser session's API calls (more keys do not
+# buy more requests), and a cap on the keys a user holds (409 apikey_limit_reached past it).
+API_USER_RATE_LIMIT_PER_MINUTE = env.int("API_USER_RATE_LIMIT_PER_MINUTE", default=1_000_000 if TESTING else 200)
+API_KEYS_PER_USER = env.int("API_KEYS_PER_USER", default=1_000_000 if TESTING else 100)
+# ----------------------------------------------------------------------------------------------
 # last_used_at is written at most once per this many seconds per key.
 API_KEY_LAST_USED_RESOLUTION = 60
 INVITATION_TTL_DAYS = 7

@@ -101,3 +101,8 @@ class Conflict(ServiceError):
 class LastSuperAdmin(Conflict):
     code = "last_super_admin"
     message = _("Cannot remove the last super admin")
+
+
+class ApiKeyLimitReached(Conflict):
+    code = "apikey_limit_reached"
+    message = _("API key limit reached: delete a key before creating another")

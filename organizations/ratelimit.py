@@ -1,13 +1,21 @@
-"""Fixed-window rate limits counted in the shared cache: per API key, and failed authentication per address.
+"""Fixed-window rate limits counted where every server process counts together.
 
-A window is one clock minute. Its counter lives in the default cache (Redis in production,
-so every server process counts together) under a key that names the window, and is created
-and incremented atomically: on Redis, `SET NX EX` and `INCR` go out in one pipeline (one
-round trip); on other backends, `cache.add` then `cache.incr`.
+Per API key, per user (all of a user's keys and browser-session API calls together), and
+failed authentication per client address. A window is one clock minute; its counter is named
+after the window, and is created and incremented atomically wherever the shared state lives:
 
-When the cache is unreachable the API keeps answering without limits (fail open): a limit
+- Redis (REDIS_URL): one EVAL per request counts the key, then the user, in one round trip.
+- no Redis: an upsert per counter in the `RateLimitCounter` table of the database every worker
+  uses (Django's DatabaseCache could not do this: its incr is a read and a write, which two
+  processes can interleave).
+- any other cache (local memory: the test suite's single process): `cache.add` then `cache.incr`.
+
+A request's counters are counted in order and counting stops at the first one over its limit,
+so that a key that keeps being refused does not also use up its user's other keys' allowance.
+
+When the store is unreachable the API keeps answering without limits (fail open): a limit
 that takes the API down with it would be worse than none. The outage is logged once, and the
-cache is left alone for a few seconds so that a hung Redis does not add its socket timeout to
+store is left alone for a few seconds so that a hung Redis does not add its socket timeout to
 every request.
 """
 
@@ -16,17 +24,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
 from django.core.cache.backends.redis import RedisCache
+from django.db import connections, router
 from django.http import HttpRequest, HttpResponseBase
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from organizations.models import ApiKey
+from organizations.models import ApiKey, RateLimitCounter
 
 logger = logging.getLogger("organizations.ratelimit")
 
@@ -107,22 +119,91 @@ def _window(now: float) -> tuple[int, int]:
     return number, WINDOW_SECONDS - int(now % WINDOW_SECONDS)
 
 
-def _increment(name: str, timeout: int) -> int:
-    """Atomically add one to the counter `name` (creating it at zero) and return the new value."""
+# Where the counters live --------------------------------------------------------------------
+
+# KEYS: the counters in order; ARGV[1]: their time to live; ARGV[i + 1]: the limit of KEYS[i].
+_REDIS_COUNT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+    local n = redis.call('INCR', key)
+    if n == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+    counts[i] = n
+    if n > tonumber(ARGV[i + 1]) then break end
+end
+return counts
+"""
+
+
+def _count_in_redis(backend: RedisCache, counters: Sequence[tuple[str, int]], timeout: int) -> list[int]:
+    keys = [backend.make_and_validate_key(name) for name, _limit in counters]
+    client = backend._cache.get_client(keys[0], write=True)
+    # One script, one round trip: atomic, and the later counters only count what the earlier let through.
+    counts = client.eval(_REDIS_COUNT, len(keys), *keys, timeout, *(limit for _name, limit in counters))
+    return [int(n) for n in counts]
+
+
+@cache
+def _upsert_sql(vendor: str) -> str:
+    """Add one to a counter, creating it, and read it back: one statement, atomic in SQLite and PostgreSQL."""
+    qn = connections[router.db_for_write(RateLimitCounter)].ops.quote_name
+    table, name, hits, expires_at = (qn(n) for n in (RateLimitCounter._meta.db_table, "name", "hits", "expires_at"))
+    return (
+        f"INSERT INTO {table} ({name}, {hits}, {expires_at}) VALUES (%s, 1, %s) "  # noqa: S608 - identifiers only
+        f"ON CONFLICT ({name}) DO UPDATE SET {hits} = {table}.{hits} + 1 RETURNING {hits}"
+    )
+
+
+class _Sweep:
+    """The window whose expired counters this process last deleted: one DELETE per process per minute."""
+
+    window = -1
+
+
+def _count_in_table(counters: Sequence[tuple[str, int]], expires_at: int, window: int) -> list[int]:
+    connection = connections[router.db_for_write(RateLimitCounter)]
+    sql = _upsert_sql(connection.vendor)
+    counts: list[int] = []
+    with connection.cursor() as cursor:
+        for name, limit in counters:
+            cursor.execute(sql, [name, expires_at])
+            counts.append(int(cursor.fetchone()[0]))
+            if counts[-1] > limit:
+                break
+    if _Sweep.window != window:
+        _Sweep.window = window
+        RateLimitCounter.objects.filter(expires_at__lt=int(now())).delete()
+    return counts
+
+
+def _count_in_cache(counters: Sequence[tuple[str, int]], timeout: int) -> list[int]:
+    backend = caches["default"]
+    counts: list[int] = []
+    for name, limit in counters:
+        backend.add(name, 0, timeout)
+        try:
+            counts.append(backend.incr(name))
+        except ValueError:  # expired between add and incr
+            backend.add(name, 1, timeout)
+            counts.append(1)
+        if counts[-1] > limit:
+            break
+    return counts
+
+
+def _count(counters: Sequence[tuple[str, int]], timeout: int, window: int) -> list[int]:
+    """Add one to each (name, limit) counter in order, up to the first over its limit; their new values."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        key = backend.make_and_validate_key(name)
-        client = backend._cache.get_client(key, write=True)
-        pipe = client.pipeline(transaction=False)
-        pipe.set(key, 0, ex=timeout, nx=True)
-        pipe.incr(key)
-        return int(pipe.execute()[1])
-    backend.add(name, 0, timeout)
-    try:
-        return backend.incr(name)
-    except ValueError:  # expired between add and incr
-        backend.add(name, 1, timeout)
-        return 1
+        return _count_in_redis(backend, counters, timeout)
+    if isinstance(backend, DatabaseCache):
+        return _count_in_table(counters, int(now()) + timeout, window)
+    return _count_in_cache(counters, timeout)
+
+
+def _read(name: str) -> int:
+    if isinstance(caches["default"], DatabaseCache):
+        return RateLimitCounter.objects.filter(name=name).values_list("hits", flat=True).first() or 0
+    return int(caches["default"].get(name, 0))
 
 
 def _guarded(operation: Any, *args: Any) -> Any:
@@ -138,17 +219,31 @@ def _guarded(operation: Any, *args: Any) -> Any:
     return result
 
 
-def hit(scope: str, ident: object, limit: int) -> Decision | None:
-    """Count one request of `ident` in `scope`; None when the cache is unavailable."""
+def hit_all(counters: Sequence[tuple[str, object, int]]) -> list[Decision] | None:
+    """Count one request against each (scope, ident, limit), in order, up to the first that refuses it.
+
+    The decisions of the counters counted; None when the store is unavailable.
+    """
     number, reset = _window(now())
-    count = _guarded(_increment, f"rl:{scope}:{ident}:{number}", reset + 2)
-    return None if count is None else Decision(limit=limit, count=count, reset=reset)
+    named = [(f"rl:{scope}:{ident}:{number}", limit) for scope, ident, limit in counters]
+    counts = _guarded(_count, named, reset + 2, number)
+    if counts is None:
+        return None
+    # Counting stops at the first refusal: the counters after it have no count, and no decision.
+    pairs = zip(named, counts, strict=False)
+    return [Decision(limit=limit, count=count, reset=reset) for (_name, limit), count in pairs]
+
+
+def hit(scope: str, ident: object, limit: int) -> Decision | None:
+    """Count one request of `ident` in `scope`; None when the store is unavailable."""
+    decisions = hit_all([(scope, ident, limit)])
+    return None if decisions is None else decisions[0]
 
 
 def peek(scope: str, ident: object, limit: int) -> Decision | None:
     """The current count of `ident` in `scope` without adding to it."""
     number, reset = _window(now())
-    count = _guarded(caches["default"].get, f"rl:{scope}:{ident}:{number}", 0)
+    count = _guarded(_read, f"rl:{scope}:{ident}:{number}")
     return None if count is None else Decision(limit=limit, count=int(count), reset=reset)
 
 
@@ -171,7 +266,7 @@ def record_auth_failure(request: HttpRequest) -> None:
     hit("authfail", client_address(request), settings.AUTH_FAILURE_LIMIT_PER_MINUTE)
 
 
-# Requests per API key --------------------------------------------------------------------
+# Requests per API key and per user ---------------------------------------------------------
 
 
 def limit_for(key: ApiKey) -> int:
@@ -179,20 +274,28 @@ def limit_for(key: ApiKey) -> int:
     return settings.API_RATE_LIMIT_OVERRIDES.get(str(key.pk), settings.API_RATE_LIMIT_PER_MINUTE)
 
 
-class ApiKeyRateThrottle(BaseThrottle):
-    """DRF throttle: API_RATE_LIMIT_PER_MINUTE requests per key per minute (or the key's override).
+class ApiRateThrottle(BaseThrottle):
+    """DRF throttle: each key's limit (API_RATE_LIMIT_PER_MINUTE or its override), then its user's
+    ceiling (API_USER_RATE_LIMIT_PER_MINUTE) across every key and the browser session.
 
-    Leaves its decision on the request as `ratelimit` so that every response, error or not,
-    carries the RateLimit-* headers (see `add_headers`). Browser sessions are not limited here.
+    Leaves the decision nearest its limit on the request as `ratelimit`, so that every response,
+    error or not, carries the RateLimit-* headers (see `add_headers`).
     """
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        key = request.auth
-        if not isinstance(key, ApiKey):
+        user = request.user
+        if user is None or not user.is_authenticated:
             return True
-        self.decision = hit("key", key.pk, limit_for(key))
-        request.ratelimit = self.decision
-        return self.decision is None or self.decision.allowed
+        key = request.auth if isinstance(request.auth, ApiKey) else None
+        counters: list[tuple[str, object, int]] = [("key", key.pk, limit_for(key))] if key is not None else []
+        counters.append(("user", user.pk, settings.API_USER_RATE_LIMIT_PER_MINUTE))
+        decisions = hit_all(counters)
+        if decisions is None:
+            self.decision = request.ratelimit = None
+            return True
+        refused = next((d for d in decisions if not d.allowed), None)
+        self.decision = request.ratelimit = refused or min(decisions, key=lambda d: d.remaining)
+        return refused is None
 
     def wait(self) -> float | None:
         return float(self.decision.reset) if self.decision is not None else None

@@ -74,6 +74,8 @@ PROBE = (
     "'X_FRAME_OPTIONS': s.X_FRAME_OPTIONS, 'SECURE_CONTENT_TYPE_NOSNIFF': s.SECURE_CONTENT_TYPE_NOSNIFF,"
     "'RENDERERS': s.REST_FRAMEWORK['DEFAULT_RENDERER_CLASSES'], 'CORS': 'corsheaders' in s.INSTALLED_APPS,"
     "'API_RATE_LIMIT_PER_MINUTE': s.API_RATE_LIMIT_PER_MINUTE,"
+    "'API_USER_RATE_LIMIT_PER_MINUTE': s.API_USER_RATE_LIMIT_PER_MINUTE, 'API_KEYS_PER_USER': s.API_KEYS_PER_USER,"
+    "'CACHE': s.CACHES['default']['BACKEND'],"
     "'AUTH_FAILURE_LIMIT_PER_MINUTE': s.AUTH_FAILURE_LIMIT_PER_MINUTE}))"
 )
 
@@ -101,7 +103,11 @@ def test_production_settings_are_secure_by_default() -> None:
         "RENDERERS": ["rest_framework.renderers.JSONRenderer"],
         "CORS": False,
         "API_RATE_LIMIT_PER_MINUTE": 100,
+        "API_USER_RATE_LIMIT_PER_MINUTE": 200,
+        "API_KEYS_PER_USER": 100,
         "AUTH_FAILURE_LIMIT_PER_MINUTE": 30,
+        # No REDIS_URL: the cache every process shares is the database's.
+        "CACHE": "django.core.cache.backends.db.DatabaseCache",
     }
 
 

@@ -33,14 +33,14 @@ from organizations.api.serializers import (
 )
 from organizations.exceptions import ApiKeyNotFound, Invalid
 from organizations.models import ApiKey, ApiKeyOrgLimit
-from organizations.ratelimit import ApiKeyRateThrottle, add_headers
+from organizations.ratelimit import ApiRateThrottle, add_headers
 from organizations.roles import Action, Principal, check_key_mode
 
 
 class ApiView(APIView):
     """Base for every API view: the principal, parameters from the right place, and the rate limit."""
 
-    throttle_classes = [ApiKeyRateThrottle]
+    throttle_classes = [ApiRateThrottle]
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -237,8 +237,7 @@ class ApiKeyListView(ApiView):
             limited_to_orgs=data["limited_to_orgs"],
             expires_at=data.get("expires_at"),
         )
-        key = _keys_of(principal).get(pk=key.pk)
-        return Response({"apikey": api_key_json(key, _limits(key), plaintext)}, status=201)
+        return Response({"apikey": api_key_json(key, sorted(key.limited_org_ids), plaintext)}, status=201)
 
 
 class ApiKeyDetailView(ApiView):
