@@ -101,6 +101,14 @@ def _migrated_sqlite_template() -> Path:
     return path
 
 
+@cache
+def collected_static() -> Path:
+    """The static files, collected once per process: pages rendered with DEBUG off need their manifest."""
+    path = Path(tempfile.mkdtemp(prefix="capgo-static-"))
+    manage("collectstatic", "--noinput", "-v", "0", env=server_env("sqlite://:memory:", STATIC_ROOT=str(path)))
+    return path
+
+
 def prepare_database(database_url: str) -> None:
     """An empty, migrated database at `database_url` (SQLite file or PostgreSQL database)."""
     parts = urlsplit(database_url)

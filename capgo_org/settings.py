@@ -60,7 +60,6 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "organizations.middleware.ApiGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -70,6 +69,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Before any view reads a body, after the middleware that add headers: its 413 carries them.
+    "organizations.middleware.BodyLimitMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -167,7 +168,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = env.str("MEDIA_URL", default="/media/")
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
@@ -186,9 +187,14 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="capgo-org <noreply@localhost>")
 
-# The API refuses bodies over 1 MiB (413); file uploads are checked by their own validators.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+# --- Request bodies: a limit on every route, checked before anything reads the body ---------
+# (organizations/middleware.py): the API's 1 MiB, and elsewhere room for one 2 MB logo or avatar
+# with its form. What passes stays in memory: no upload is ever spooled to a temporary file.
 API_MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_BYTES = 3 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # the form fields, files aside
+FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+# ----------------------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
