@@ -109,4 +109,4 @@ messages: install-test
 	DEBUG=true $(BIN)/python manage.py compilemessages --ignore=.venv
 
 clean:
-	rm -rf $(VENV) staticfiles db.sqlite3 db.sqlite3-wal db.sqlite3-shm .env
+	rm -rf $(VENV) staticfiles db.sqlite3 db.sqlite3-* .env

@@ -114,7 +114,7 @@ def prepare_database(database_url: str) -> None:
     parts = urlsplit(database_url)
     if parts.scheme == "sqlite":
         target = Path(parts.path)
-        for suffix in ("", "-wal", "-shm", "-journal"):
+        for suffix in ("", "-wal", "-shm", "-journal", "-ratelimit", "-ratelimit-wal", "-ratelimit-shm"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         shutil.copyfile(_migrated_sqlite_template(), target)
         return

@@ -136,9 +136,9 @@ elif TESTING:
 else:
     # --- No Redis: every server process shares the database -------------------------------
     # The cache (django-allauth's rate limits use it) is the database's `django_cache` table,
-    # which migrate creates (organizations.CacheEntry); the API's rate limits count in an
-    # atomic counter table beside it (organizations/ratelimit.py). A cache per process would
-    # let each gunicorn worker count a limit on its own.
+    # which migrate creates (organizations.CacheEntry); the API's rate limits count atomically
+    # beside it (organizations/ratelimit.py: a file of their own next to an SQLite database, a
+    # table in PostgreSQL). A cache per process would let each worker count a limit on its own.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}}
     # ----------------------------------------------------------------------------------------
 

@@ -295,7 +295,7 @@ class AuditEvent(models.Model):
 
 
 class RateLimitCounter(models.Model):
-    """One fixed-window counter of the API's rate limits, when there is no Redis (organizations/ratelimit.py).
+    """One fixed-window counter of the API's rate limits without Redis on PostgreSQL (organizations/ratelimit.py).
 
     Every server process counts in this table; one statement adds to a counter and reads it
     back (an upsert), so two workers can never both take the last request of a window.

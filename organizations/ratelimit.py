@@ -5,9 +5,14 @@ failed authentication per client address. A window is one clock minute; its coun
 after the window, and is created and incremented atomically wherever the shared state lives:
 
 - Redis (REDIS_URL): one EVAL per request counts the key, then the user, in one round trip.
-- no Redis: an upsert per counter in the `RateLimitCounter` table of the database every worker
-  uses (Django's DatabaseCache could not do this: its incr is a read and a write, which two
-  processes can interleave).
+- no Redis, on SQLite: an upsert per counter in a file of its own beside the database
+  (`db.sqlite3-ratelimit`). Not in the database itself: SQLite has one writer at a time, so a
+  counter written there would wait for every write transaction in flight, and the request
+  would only begin once it had committed (a demotion racing another would then read its
+  caller's role after the other's change: 403 instead of the 409 PostgreSQL answers).
+- no Redis, on another database: an upsert per counter in its `RateLimitCounter` table.
+  (Django's DatabaseCache could do neither: its incr is a read and a write, which two processes
+  can interleave.)
 - any other cache (local memory: the test suite's single process): `cache.add` then `cache.incr`.
 
 A request's counters are counted in order and counting stops at the first one over its limit,
@@ -22,6 +27,7 @@ every request.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -159,6 +165,59 @@ class _Sweep:
     window = -1
 
 
+def counter_file() -> str | None:
+    """The counters' own SQLite file when the database is an SQLite file; None otherwise."""
+    database = connections[router.db_for_write(RateLimitCounter)].settings_dict
+    name = str(database["NAME"])
+    if not database["ENGINE"].endswith("sqlite3") or name == ":memory:" or "mode=memory" in name:
+        return None
+    return f"{name}-ratelimit"
+
+
+_file_connections = threading.local()
+_FILE_UPSERT = (
+    "INSERT INTO counter (name, hits, expires_at) VALUES (?, 1, ?) "
+    "ON CONFLICT (name) DO UPDATE SET hits = hits + 1 RETURNING hits"
+)
+
+
+def _file_connection(path: str) -> sqlite3.Connection:
+    """This thread's connection to the counter file, which it creates on first use."""
+    connections_by_path: dict[str, sqlite3.Connection] = _file_connections.__dict__.setdefault("by_path", {})
+    connection = connections_by_path.get(path)
+    if connection is None:
+        # Autocommit: each upsert is its own transaction, a few microseconds long.
+        connection = sqlite3.connect(path, timeout=5, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=OFF")  # a count lost in a power cut costs nothing
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS counter "
+            "(name TEXT PRIMARY KEY, hits INTEGER NOT NULL, expires_at INTEGER NOT NULL)"
+        )
+        connection.execute("CREATE INDEX IF NOT EXISTS counter_expires_at ON counter (expires_at)")
+        connections_by_path[path] = connection
+    return connection
+
+
+def count_in_file(path: str, counters: Sequence[tuple[str, int]], expires_at: int, window: int) -> list[int]:
+    connection = _file_connection(path)
+    counts: list[int] = []
+    for name, limit in counters:
+        # fetchall: the statement, and its write transaction, end only once its rows are read.
+        counts.append(int(connection.execute(_FILE_UPSERT, (name, expires_at)).fetchall()[0][0]))
+        if counts[-1] > limit:
+            break
+    if _Sweep.window != window:
+        _Sweep.window = window
+        connection.execute("DELETE FROM counter WHERE expires_at < ?", (int(now()),))
+    return counts
+
+
+def read_from_file(path: str, name: str) -> int:
+    row = _file_connection(path).execute("SELECT hits FROM counter WHERE name = ?", (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
 def _count_in_table(counters: Sequence[tuple[str, int]], expires_at: int, window: int) -> list[int]:
     connection = connections[router.db_for_write(RateLimitCounter)]
     sql = _upsert_sql(connection.vendor)
@@ -196,12 +255,18 @@ def _count(counters: Sequence[tuple[str, int]], timeout: int, window: int) -> li
     if isinstance(backend, RedisCache):
         return _count_in_redis(backend, counters, timeout)
     if isinstance(backend, DatabaseCache):
+        path = counter_file()
+        if path is not None:
+            return count_in_file(path, counters, int(now()) + timeout, window)
         return _count_in_table(counters, int(now()) + timeout, window)
     return _count_in_cache(counters, timeout)
 
 
 def _read(name: str) -> int:
     if isinstance(caches["default"], DatabaseCache):
+        path = counter_file()
+        if path is not None:
+            return read_from_file(path, name)
         return RateLimitCounter.objects.filter(name=name).values_list("hits", flat=True).first() or 0
     return int(caches["default"].get(name, 0))
 

@@ -280,7 +280,8 @@ DATABASE_CACHE = {"default": {"BACKEND": "django.core.cache.backends.db.Database
 
 
 class DatabaseCountersTestCase(RateLimitTestCase):
-    """Production without Redis: the cache is the database's, and the counters an upsert each in their table.
+    """Production without Redis: the cache is the database's; the counters an upsert each, in a table of the
+    database (here the test database, in memory) or, beside an SQLite file, in a file of their own.
 
     In-process here, with the clock frozen; TwoWorkersOnTheDefaultTestCase shows them shared by two processes.
     """
@@ -316,6 +317,20 @@ class DatabaseCountersTestCase(RateLimitTestCase):
         self.get(URL, key=self.key["read"])
         self.assertNotIn("rl:key:1:1", self.counters())
         self.assertIn("rl:key:1:2", self.counters())
+
+    def test_beside_an_sqlite_file_the_counters_have_a_file_of_their_own(self) -> None:
+        # The gunicorn tests below count there through two workers; here, what it does.
+        path = str(Path(tempfile.mkdtemp(prefix="capgo-counters-")) / "db.sqlite3-ratelimit")
+        self.addCleanup(shutil.rmtree, Path(path).parent, True)
+        later = int(NOW) + 60
+        self.assertEqual(ratelimit.count_in_file(path, [("key", 2), ("user", 5)], later, 1), [1, 1])
+        self.assertEqual(ratelimit.count_in_file(path, [("key", 2), ("user", 5)], later, 1), [2, 2])
+        self.assertEqual(ratelimit.count_in_file(path, [("key", 2), ("user", 5)], later, 1), [3])  # refused: stop
+        self.assertEqual((ratelimit.read_from_file(path, "key"), ratelimit.read_from_file(path, "user")), (3, 2))
+        ratelimit.count_in_file(path, [("old", 9)], int(NOW) - 1, 1)
+        ratelimit.count_in_file(path, [("new", 9)], later, 2)  # a new window: expired counters go
+        self.assertEqual(ratelimit.read_from_file(path, "old"), 0)
+        self.assertEqual(ratelimit.read_from_file(path, "key"), 3)
 
     def test_the_cache_is_the_django_cache_table(self) -> None:
         cache.set("shared", "by every process", 30)
