@@ -393,6 +393,8 @@ def main() -> int:
         REDIS_URL=args.redis_url,
         CACHE_KEY_PREFIX=f"load-{secrets.token_hex(4)}",  # a fresh set of counters in the shared Redis
         API_RATE_LIMIT_PER_MINUTE=str(args.limit),
+        # One key per user: the user's ceiling is the key's limit, so the keys' limits are what is tested.
+        API_USER_RATE_LIMIT_PER_MINUTE=str(args.limit),
         API_RATE_LIMIT_OVERRIDES=f"{keys[0][0]}={args.low_limit}",
     )
     stats = Stats()
