@@ -150,7 +150,10 @@ def _count_in_redis(backend: RedisCache, counters: Sequence[tuple[str, int]], ti
 
 @cache
 def _upsert_sql(vendor: str) -> str:
-    """Add one to a counter, creating it, and read it back: one statement, atomic in SQLite and PostgreSQL."""
+    """Add one to a counter, creating it, and read it back: one statement, atomic in SQLite and PostgreSQL.
+
+    Cached per database vendor, whose quoting it uses.
+    """
     qn = connections[router.db_for_write(RateLimitCounter)].ops.quote_name
     table, name, hits, expires_at = (qn(n) for n in (RateLimitCounter._meta.db_table, "name", "hits", "expires_at"))
     return (

@@ -63,7 +63,7 @@ class ApiViewSet(ViewSet):
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
-        # Every keyed response, success or error, tells the client where it stands.
+        # Every authenticated response, success or error, tells the client where it stands.
         add_headers(response, getattr(request, "ratelimit", None))
         return response
 
