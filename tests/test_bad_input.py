@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
-from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import SimpleTestCase, override_settings
+from django.core.files.uploadedfile import InMemoryUploadedFile, SimpleUploadedFile
+from django.test import RequestFactory, SimpleTestCase, override_settings
 from PIL import Image
 
 from bench.load import Gunicorn, call, collected_static, create_keys, prepare_database, server_env
@@ -78,6 +78,12 @@ class PageBodyLimitTestCase(ApiTestCase):
     def test_an_api_path_answers_with_the_envelope(self) -> None:
         r = self.post("/apikey/", b"x" * (settings.API_MAX_BODY_BYTES + 1), key=self.key["all"])
         self.assertError(r, 413, "payload_too_large")
+
+    def test_an_upload_that_passes_the_limit_stays_in_memory(self) -> None:
+        # Django's default would write a file over 2.5 MB to a temporary file while parsing.
+        upload = SimpleUploadedFile("big.bin", b"x" * (settings.MAX_BODY_BYTES - 64 * 1024))
+        request = RequestFactory().post("/accounts/profile/", {"avatar": upload})
+        self.assertIsInstance(request.FILES["avatar"], InMemoryUploadedFile)
 
     def test_a_2_mb_avatar_still_uploads(self) -> None:
         image = noise_png(830)

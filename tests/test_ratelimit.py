@@ -575,13 +575,18 @@ def in_one_minute(seconds: float = 15) -> None:
 def session_cookie(database_url: str, email: str) -> str:
     """A logged-in browser session for `email`, made in the database as a login would make it."""
     script = (
-        "from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY\n"
+        "from django.conf import settings\n"
+        "from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend\n"
+        "from django.contrib.auth.backends import ModelBackend\n"
         "from django.contrib.sessions.backends.db import SessionStore\n"
         "from organizations.models import User\n"
         f"user = User.objects.get(email={email!r})\n"
         "session = SessionStore()\n"
         "session[SESSION_KEY] = str(user.pk)\n"
-        "session[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
+        # The configured backend that loads users from the database, whichever it is.
+        "session[BACKEND_SESSION_KEY] = next(\n"
+        "    path for path in settings.AUTHENTICATION_BACKENDS if isinstance(load_backend(path), ModelBackend)\n"
+        ")\n"
         "session[HASH_SESSION_KEY] = user.get_session_auth_hash()\n"
         "session.create()\n"
         "print('SESSION', session.session_key)\n"

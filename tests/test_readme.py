@@ -206,6 +206,7 @@ def test_the_demo_password_is_random_and_shown_once(checkout: Checkout) -> None:
     assert found, checkout.server.output()
     password = found.group(1)
     assert len(password) >= 16
+    assert password != "demo-password-123"  # the fixed one it used to publish
     probe = (
         "from organizations.models import User; "
         f"print(User.objects.get(email='demo@example.com').check_password({password!r}))"
