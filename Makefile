@@ -1,4 +1,5 @@
-# make run   — set everything up and serve the site on http://127.0.0.1:$(PORT) (gunicorn + whitenoise)
+# make run   — set everything up and serve the site on http://127.0.0.1:$(PORT) (gunicorn + whitenoise, DEBUG off)
+# make dev   — the same database, served by Django's development server with DEBUG on
 # make test  — set everything up and run every check and test (SQLite, then PostgreSQL)
 # make bench — the performance benchmark (see README, Performance)
 # make load  — 60 s of mixed traffic on gunicorn + Redis, then the audit-log consistency check (LOAD_SECONDS=15)
@@ -14,7 +15,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 LOAD_SECONDS ?= 60
 
-.PHONY: run test install install-test checks test-sqlite test-postgres deploy-check redis-check bench load messages clean
+.PHONY: run dev local test install install-test checks test-sqlite test-postgres deploy-check redis-check bench load messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,14 +36,26 @@ install-test: $(VENV)/.installed-test
 		echo "Installing Debian packages: chromium gettext"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium gettext >/dev/null; }
 
-run: install
+# --- make run and make dev ---------------------------------------------------------------
+# Both read this checkout's git-ignored .env (capgo_org/local_env.py writes it: a generated
+# SECRET_KEY, DEBUG off, SITE_URL for $(PORT), HTTPS=false), as every manage.py command does.
+local: install
 	@command -v msgfmt >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; }
-	@if [ -d locale ]; then DEBUG=true $(BIN)/python manage.py compilemessages --ignore=.venv -v 0; fi
-	DEBUG=true $(BIN)/python manage.py migrate --noinput -v 0
-	DEBUG=true $(BIN)/python manage.py collectstatic --noinput -v 0
-	DEBUG=true SITE_URL=http://127.0.0.1:$(PORT) $(BIN)/python manage.py seed_demo
+	$(BIN)/python -m capgo_org.local_env --port $(PORT)
+	@if [ -d locale ]; then $(BIN)/python manage.py compilemessages --ignore=.venv -v 0; fi
+	$(BIN)/python manage.py migrate --noinput -v 0
+	$(BIN)/python manage.py seed_demo
+
+# The embedded default as production runs it: DEBUG off, gunicorn, whitenoise.
+run: local
+	$(BIN)/python manage.py collectstatic --noinput -v 0
 	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
-	DEBUG=true SITE_URL=http://127.0.0.1:$(PORT) $(BIN)/gunicorn capgo_org.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --access-logfile - --logger-class organizations.logging.GunicornLogger --capture-output
+	$(BIN)/gunicorn capgo_org.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --access-logfile - --capture-output
+
+# Development: Django's server, DEBUG on (debug pages, code reloaded on change).
+dev: local
+	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+# --------------------------------------------------------------------------------------------
 
 checks: install-test
 	$(BIN)/ruff check .
@@ -53,11 +66,11 @@ checks: install-test
 	DEBUG=true $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(MAKE) --no-print-directory deploy-check
 
-# Production settings must pass Django's deployment checks with no warning.
+# Production settings must pass Django's deployment checks with no warning, from only what an
+# operator sets first: the safe settings are the defaults. No `.env` (ENV_FILE empty).
 deploy-check:
-	DEBUG=false SECRET_KEY=ci-only-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKLMNOP \
-	ALLOWED_HOSTS=capgo-org.example HTTPS=true SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_INCLUDE_SUBDOMAINS=true \
-	$(BIN)/python manage.py check --deploy --fail-level WARNING
+	ENV_FILE= DEBUG=false SECRET_KEY=ci-only-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKLMNOP \
+	ALLOWED_HOSTS=capgo-org.example $(BIN)/python manage.py check --deploy --fail-level WARNING
 
 test-sqlite: install-test redis-check
 
@@ -65,7 +78,7 @@ test-sqlite: install-test redis-check
 
 test-postgres: install-test redis-check
 	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(TEST_DATABASE_URL)', connect_timeout=3).close()" 2>/dev/null; then \
-		REDIS_URL= TEST_REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -m "not browser" $(PYTEST_ARGS); \
+		REDIS_URL= TEST_REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -m "not browser and not readme" $(PYTEST_ARGS); \
 	elif [ "$$CI" = "true" ]; then \
 		echo "PostgreSQL at $(TEST_DATABASE_URL) is not reachable, and CI=true: failing."; exit 1; \
 	else \
@@ -96,4 +109,4 @@ messages: install-test
 	DEBUG=true $(BIN)/python manage.py compilemessages --ignore=.venv
 
 clean:
-	rm -rf $(VENV) staticfiles db.sqlite3
+	rm -rf $(VENV) staticfiles db.sqlite3 db.sqlite3-* .env

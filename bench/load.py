@@ -62,7 +62,11 @@ def free_port() -> int:
 
 
 def server_env(database_url: str, **extra: str) -> dict[str, str]:
-    """Production-like settings for a subprocess: DEBUG off, a secret key, this host only."""
+    """Production settings for a subprocess: DEBUG off, a secret key, this host only, plain HTTP.
+
+    Plain HTTP is production's explicit opt-out (HTTPS=false), as in make run's `.env`; no
+    `.env` is read (ENV_FILE empty), whether or not `make run` ran in this checkout.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
     env.update(
         DEBUG="false",
@@ -70,7 +74,8 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
         ALLOWED_HOSTS="127.0.0.1",
         DATABASE_URL=database_url,
         REDIS_URL="",
-        SECURE_COOKIES="false",
+        HTTPS="false",
+        ENV_FILE="",
         EMAIL_URL="dummymail://",
         PYTHONUNBUFFERED="1",
     )
@@ -96,12 +101,20 @@ def _migrated_sqlite_template() -> Path:
     return path
 
 
+@cache
+def collected_static() -> Path:
+    """The static files, collected once per process: pages rendered with DEBUG off need their manifest."""
+    path = Path(tempfile.mkdtemp(prefix="capgo-static-"))
+    manage("collectstatic", "--noinput", "-v", "0", env=server_env("sqlite://:memory:", STATIC_ROOT=str(path)))
+    return path
+
+
 def prepare_database(database_url: str) -> None:
     """An empty, migrated database at `database_url` (SQLite file or PostgreSQL database)."""
     parts = urlsplit(database_url)
     if parts.scheme == "sqlite":
         target = Path(parts.path)
-        for suffix in ("", "-wal", "-shm", "-journal"):
+        for suffix in ("", "-wal", "-shm", "-journal", "-ratelimit", "-ratelimit-wal", "-ratelimit-shm"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         shutil.copyfile(_migrated_sqlite_template(), target)
         return
@@ -201,7 +214,6 @@ class Gunicorn:
                 [
                     GUNICORN, "capgo_org.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
                     "--access-logfile", "-", "--access-logformat", self.access_format, "--error-logfile", "-",
-                    "--logger-class", "organizations.logging.GunicornLogger",
                     "--graceful-timeout", "5", *self.extra_args,
                 ],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
@@ -212,11 +224,29 @@ class Gunicorn:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.output()}")
             try:
                 call(self.port, "GET", "/organization/", timeout=5)
-                return
+                break
             except OSError:
                 time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"gunicorn did not answer within {ready_timeout} s:\n{self.output()}")
+        else:
+            self.stop()
+            raise RuntimeError(f"gunicorn did not answer within {ready_timeout} s:\n{self.output()}")
+        self._wait_for_every_worker(deadline)
+
+    def _wait_for_every_worker(self, deadline: float) -> None:
+        """Return once each worker has answered (its app loaded), so that a test's burst can reach them all.
+
+        Only when the access log names the worker; concurrent probes, so that a busy worker
+        leaves the next one to another.
+        """
+        if "%(p)s" not in self.access_format:
+            return
+        while len(self.access_pids()) < self.workers and time.monotonic() < deadline:
+            probes = [threading.Thread(target=call, args=(self.port, "GET", "/healthz")) for _ in range(self.workers)]
+            for probe in probes:
+                probe.start()
+            for probe in probes:
+                probe.join()
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -365,6 +395,8 @@ def main() -> int:
         REDIS_URL=args.redis_url,
         CACHE_KEY_PREFIX=f"load-{secrets.token_hex(4)}",  # a fresh set of counters in the shared Redis
         API_RATE_LIMIT_PER_MINUTE=str(args.limit),
+        # One key per user: the user's ceiling is the key's limit, so the keys' limits are what is tested.
+        API_USER_RATE_LIMIT_PER_MINUTE=str(args.limit),
         API_RATE_LIMIT_OVERRIDES=f"{keys[0][0]}={args.low_limit}",
     )
     stats = Stats()

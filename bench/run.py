@@ -89,11 +89,15 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
         DEBUG="false",
         SECRET_KEY="bench-only-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKLMNOP",
         ALLOWED_HOSTS="127.0.0.1",
+        # wrk speaks plain HTTP: production's explicit opt-out. No checkout `.env` either.
+        HTTPS="false",
+        ENV_FILE="",
         DATABASE_URL=args.database_url,
         REDIS_URL=args.redis_url,
         CONN_MAX_AGE="600",
         # The benchmark measures the work of a request, not the rate limiter's refusals.
         API_RATE_LIMIT_PER_MINUTE="1000000000",
+        API_USER_RATE_LIMIT_PER_MINUTE="1000000000",
         AUTH_FAILURE_LIMIT_PER_MINUTE="1000000000",
         # Invitations are rendered as in production but not delivered anywhere.
         EMAIL_URL="dummymail://",

@@ -16,10 +16,20 @@ from django.utils.translation import gettext_lazy as _
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-
-DEBUG = env.bool("DEBUG", default=False)
 # The test suite runs with its own throwaway key and fast password hashing.
 TESTING = "pytest" in sys.modules
+
+# --- The checkout's .env (make run writes it) ----------------------------------------------
+# `make run` writes this checkout's local settings (a generated SECRET_KEY, DEBUG off, SITE_URL,
+# the explicit HTTPS=false) to a git-ignored `.env`, so that every manage.py command works in a
+# fresh shell. Real environment variables win over it. ENV_FILE names another file, or none
+# (empty); under test none is read, so the suite never depends on whether `make run` ran here.
+ENV_FILE = env.str("ENV_FILE", default="" if TESTING else str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    environ.Env.read_env(ENV_FILE)
+# --------------------------------------------------------------------------------------------
+
+DEBUG = env.bool("DEBUG", default=False)
 # A development key only works with DEBUG on (or under test); production must set SECRET_KEY.
 if DEBUG or TESTING:
     SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-0123456789abcdefghijklmnop")
@@ -55,7 +65,6 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "organizations.middleware.ApiGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -65,6 +74,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Before any view reads a body, after the middleware that add headers: its 413 carries them.
+    "organizations.middleware.BodyLimitMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.SessionActivityMiddleware",
 ]
@@ -97,6 +108,18 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool("DB_PREPAR
     # PostgreSQL then skips parsing and planning, which is most of a short query's cost
     # (bench/README.md). Set DB_PREPARED_STATEMENTS=false behind a transaction-mode pooler.
     DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+# --- SQLite under concurrency -----------------------------------------------------------------
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Concurrent writers wait for each other instead of failing with "database is locked" (503).
+    # IMMEDIATE takes the write lock when a transaction begins, so a transaction that read first
+    # never has to upgrade its lock (SQLite refuses that at once, whatever the timeout, which is
+    # how the last-super_admin race used to end in a 503); the timeout is how long a writer waits
+    # for the lock, well inside gunicorn's 30 s; WAL lets reads go on beside the writer.
+    # Measured with bench/sqlite_writes.py (README, Security).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        transaction_mode="IMMEDIATE", timeout=20, init_command="PRAGMA journal_mode=WAL"
+    )
+# --------------------------------------------------------------------------------------------
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Covering indexes (INCLUDE) are a PostgreSQL optimisation; SQLite builds them without the
 # extra columns, which is all the development database needs.
@@ -113,8 +136,17 @@ if REDIS_URL:
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default=""),
         }
     }
-else:
+elif TESTING:
+    # One process: nothing to share, and no cache query among the queries the tests count.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    # --- No Redis: every server process shares the database -------------------------------
+    # The cache (django-allauth's rate limits use it) is the database's `django_cache` table,
+    # which migrate creates (organizations.CacheEntry); the API's rate limits count atomically
+    # beside it (organizations/ratelimit.py: a file of their own next to an SQLite database, a
+    # table in PostgreSQL). A cache per process would let each worker count a limit on its own.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}}
+    # ----------------------------------------------------------------------------------------
 
 AUTH_USER_MODEL = "organizations.User"
 # One way in: django-allauth's backend (email and password, with its rate limits). Sessions made
@@ -192,7 +224,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = env.str("MEDIA_URL", default="/media/")
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
@@ -211,9 +243,14 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="capgo-org <noreply@localhost>")
 
-# The API refuses bodies over 1 MiB (413); file uploads are checked by their own validators.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+# --- Request bodies: a limit on every route, checked before anything reads the body ---------
+# (organizations/middleware.py): the API's 1 MiB, and elsewhere room for one 2 MB logo or avatar
+# with its form. What passes stays in memory: no upload is ever spooled to a temporary file.
 API_MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_BYTES = 3 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # the form fields, files aside
+FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+# ----------------------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -249,20 +286,31 @@ API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=1_000_0
 # Per-key exceptions by key id, e.g. API_RATE_LIMIT_OVERRIDES="12=1000,15=10" (a larger plan, a noisy script).
 API_RATE_LIMIT_OVERRIDES = {k: int(v) for k, v in env.dict("API_RATE_LIMIT_OVERRIDES", default={}).items()}
 AUTH_FAILURE_LIMIT_PER_MINUTE = env.int("AUTH_FAILURE_LIMIT_PER_MINUTE", default=1_000_000 if TESTING else 30)
+# --- Per-user limits ---------------------------------------------------------------------------
+# A ceiling across all of a user's keys and their browser session's API calls (more keys do not
+# buy more requests), and a cap on the keys a user holds (409 apikey_limit_reached past it).
+API_USER_RATE_LIMIT_PER_MINUTE = env.int("API_USER_RATE_LIMIT_PER_MINUTE", default=1_000_000 if TESTING else 200)
+API_KEYS_PER_USER = env.int("API_KEYS_PER_USER", default=1_000_000 if TESTING else 100)
+# ----------------------------------------------------------------------------------------------
 # last_used_at is written at most once per this many seconds per key.
 API_KEY_LAST_USED_RESOLUTION = 60
 INVITATION_TTL_DAYS = 7
 
-# Security headers; the deploy settings turn on the HTTPS-only ones.
+# Security headers. Production is HTTPS unless the operator says otherwise: with only DEBUG off,
+# a SECRET_KEY and ALLOWED_HOSTS, `check --deploy` is clean. Serving plain HTTP is the explicit
+# HTTPS=false (make run's .env says so for the local default; the test suite speaks plain HTTP).
+HTTPS = env.bool("HTTPS", default=not (DEBUG or TESTING))
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG and env.bool("HTTPS", default=False))
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 3600)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
-# Preloading needs includeSubDomains: a deployment that declares every subdomain HTTPS opts in to both.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+# A year, subdomains included, preload-ready: what the HSTS preload list asks for.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+# Preloading needs includeSubDomains: turning subdomains off turns preloading off too.
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=SECURE_HSTS_INCLUDE_SUBDOMAINS)
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+# Under test the client ignores the flag; keeping it on there tests what production sends.
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=HTTPS or TESTING)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 7

@@ -135,6 +135,11 @@ class LastSuperAdmin(Conflict):
     message = _("Cannot remove the last super admin")
 
 
+class ApiKeyLimitReached(Conflict):
+    code = "apikey_limit_reached"
+    message = _("API key limit reached: delete a key before creating another")
+
+
 class RateLimited(ServiceError):
     """A cap on something that costs others (emails sent on the caller's behalf). `retry_after` in seconds."""
 

@@ -301,3 +301,40 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} {self.table_name} {self.record_id}"
+
+
+# Shared counters and cache without Redis --------------------------------------------------
+
+
+class RateLimitCounter(models.Model):
+    """One fixed-window counter of the API's rate limits without Redis on PostgreSQL (organizations/ratelimit.py).
+
+    Every server process counts in this table; one statement adds to a counter and reads it
+    back (an upsert), so two workers can never both take the last request of a window.
+    """
+
+    name = models.CharField(max_length=200, primary_key=True)
+    hits = models.PositiveIntegerField()
+    expires_at = models.BigIntegerField(db_index=True)  # Unix seconds: the window's end, and then some
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.hits}"
+
+
+class CacheEntry(models.Model):
+    """Django's database cache table (`django_cache`), the default cache when there is no Redis.
+
+    A model rather than `createcachetable`, so that every migrated database has it, whatever
+    CACHES said when it was migrated (test databases included). Its columns are the ones
+    createcachetable would make; only Django's DatabaseCache reads and writes it.
+    """
+
+    cache_key = models.CharField(max_length=255, primary_key=True)
+    value = models.TextField()
+    expires = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "django_cache"
+
+    def __str__(self) -> str:
+        return self.cache_key

@@ -1,13 +1,26 @@
-"""Fixed-window rate limits counted in the shared cache: per API key, and failed authentication per address.
+"""Fixed-window rate limits counted where every server process counts together.
 
-A window is one clock minute. Its counter lives in the default cache (Redis in production,
-so every server process counts together) under a key that names the window, and is created
-and incremented atomically: on Redis, `SET NX EX` and `INCR` go out in one pipeline (one
-round trip); on other backends, `cache.add` then `cache.incr`.
+Per API key, per user (all of a user's keys and browser-session API calls together), and
+failed authentication per client address. A window is one clock minute; its counter is named
+after the window, and is created and incremented atomically wherever the shared state lives:
 
-When the cache is unreachable the API keeps answering without limits (fail open): a limit
+- Redis (REDIS_URL): one EVAL per request counts the key, then the user, in one round trip.
+- no Redis, on SQLite: an upsert per counter in a file of its own beside the database
+  (`db.sqlite3-ratelimit`). Not in the database itself: SQLite has one writer at a time, so a
+  counter written there would wait for every write transaction in flight, and the request
+  would only begin once it had committed (a demotion racing another would then read its
+  caller's role after the other's change: 403 instead of the 409 PostgreSQL answers).
+- no Redis, on another database: an upsert per counter in its `RateLimitCounter` table.
+  (Django's DatabaseCache could do neither: its incr is a read and a write, which two processes
+  can interleave.)
+- any other cache (local memory: the test suite's single process): `cache.add` then `cache.incr`.
+
+A request's counters are counted in order and counting stops at the first one over its limit,
+so that a key that keeps being refused does not also use up its user's other keys' allowance.
+
+When the store is unreachable the API keeps answering without limits (fail open): a limit
 that takes the API down with it would be worse than none. The outage is logged once, and the
-cache is left alone for a few seconds so that a hung Redis does not add its socket timeout to
+store is left alone for a few seconds so that a hung Redis does not add its socket timeout to
 every request.
 """
 
@@ -15,19 +28,24 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
 from django.core.cache.backends.redis import RedisCache
+from django.db import connections, router
 from django.http import HttpRequest, HttpResponseBase
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from organizations.models import ApiKey
+from organizations.models import ApiKey, RateLimitCounter
 
 logger = logging.getLogger("organizations.ratelimit")
 
@@ -108,22 +126,153 @@ def _window(now: float, seconds: int = WINDOW_SECONDS) -> tuple[int, int]:
     return number, seconds - int(now % seconds)
 
 
-def _increment(name: str, timeout: int) -> int:
-    """Atomically add one to the counter `name` (creating it at zero) and return the new value."""
+# Where the counters live --------------------------------------------------------------------
+
+# KEYS: the counters in order; ARGV[1]: their time to live; ARGV[i + 1]: the limit of KEYS[i].
+_REDIS_COUNT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+    local n = redis.call('INCR', key)
+    if n == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+    counts[i] = n
+    if n > tonumber(ARGV[i + 1]) then break end
+end
+return counts
+"""
+
+
+def _count_in_redis(backend: RedisCache, counters: Sequence[tuple[str, int]], timeout: int) -> list[int]:
+    keys = [backend.make_and_validate_key(name) for name, _limit in counters]
+    client = backend._cache.get_client(keys[0], write=True)
+    # One script, one round trip: atomic, and the later counters only count what the earlier let through.
+    counts = client.eval(_REDIS_COUNT, len(keys), *keys, timeout, *(limit for _name, limit in counters))
+    return [int(n) for n in counts]
+
+
+@cache
+def _upsert_sql(vendor: str) -> str:
+    """Add one to a counter, creating it, and read it back: one statement, atomic in SQLite and PostgreSQL.
+
+    Cached per database vendor, whose quoting it uses.
+    """
+    qn = connections[router.db_for_write(RateLimitCounter)].ops.quote_name
+    table, name, hits, expires_at = (qn(n) for n in (RateLimitCounter._meta.db_table, "name", "hits", "expires_at"))
+    return (
+        f"INSERT INTO {table} ({name}, {hits}, {expires_at}) VALUES (%s, 1, %s) "  # noqa: S608 - identifiers only
+        f"ON CONFLICT ({name}) DO UPDATE SET {hits} = {table}.{hits} + 1 RETURNING {hits}"
+    )
+
+
+class _Sweep:
+    """The window whose expired counters this process last deleted: one DELETE per process per minute."""
+
+    window = -1
+
+
+def counter_file() -> str | None:
+    """The counters' own SQLite file when the database is an SQLite file; None otherwise."""
+    database = connections[router.db_for_write(RateLimitCounter)].settings_dict
+    name = str(database["NAME"])
+    if not database["ENGINE"].endswith("sqlite3") or name == ":memory:" or "mode=memory" in name:
+        return None
+    return f"{name}-ratelimit"
+
+
+_file_connections = threading.local()
+_FILE_UPSERT = (
+    "INSERT INTO counter (name, hits, expires_at) VALUES (?, 1, ?) "
+    "ON CONFLICT (name) DO UPDATE SET hits = hits + 1 RETURNING hits"
+)
+
+
+def _file_connection(path: str) -> sqlite3.Connection:
+    """This thread's connection to the counter file, which it creates on first use."""
+    connections_by_path: dict[str, sqlite3.Connection] = _file_connections.__dict__.setdefault("by_path", {})
+    connection = connections_by_path.get(path)
+    if connection is None:
+        # Autocommit: each upsert is its own transaction, a few microseconds long.
+        connection = sqlite3.connect(path, timeout=5, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=OFF")  # a count lost in a power cut costs nothing
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS counter "
+            "(name TEXT PRIMARY KEY, hits INTEGER NOT NULL, expires_at INTEGER NOT NULL)"
+        )
+        connection.execute("CREATE INDEX IF NOT EXISTS counter_expires_at ON counter (expires_at)")
+        connections_by_path[path] = connection
+    return connection
+
+
+def count_in_file(path: str, counters: Sequence[tuple[str, int]], expires_at: int, window: int) -> list[int]:
+    connection = _file_connection(path)
+    counts: list[int] = []
+    for name, limit in counters:
+        # fetchall: the statement, and its write transaction, end only once its rows are read.
+        counts.append(int(connection.execute(_FILE_UPSERT, (name, expires_at)).fetchall()[0][0]))
+        if counts[-1] > limit:
+            break
+    if _Sweep.window != window:
+        _Sweep.window = window
+        connection.execute("DELETE FROM counter WHERE expires_at < ?", (int(now()),))
+    return counts
+
+
+def read_from_file(path: str, name: str) -> int:
+    row = _file_connection(path).execute("SELECT hits FROM counter WHERE name = ?", (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _count_in_table(counters: Sequence[tuple[str, int]], expires_at: int, window: int) -> list[int]:
+    connection = connections[router.db_for_write(RateLimitCounter)]
+    sql = _upsert_sql(connection.vendor)
+    counts: list[int] = []
+    with connection.cursor() as cursor:
+        for name, limit in counters:
+            cursor.execute(sql, [name, expires_at])
+            counts.append(int(cursor.fetchone()[0]))
+            if counts[-1] > limit:
+                break
+    if _Sweep.window != window:
+        _Sweep.window = window
+        RateLimitCounter.objects.filter(expires_at__lt=int(now())).delete()
+    return counts
+
+
+def _count_in_cache(counters: Sequence[tuple[str, int]], timeout: int) -> list[int]:
+    backend = caches["default"]
+    counts: list[int] = []
+    for name, limit in counters:
+        backend.add(name, 0, timeout)
+        try:
+            counts.append(backend.incr(name))
+        except ValueError:  # expired between add and incr
+            backend.add(name, 1, timeout)
+            counts.append(1)
+        if counts[-1] > limit:
+            break
+    return counts
+
+
+def _count(counters: Sequence[tuple[str, int]], timeout: int, window: int) -> list[int]:
+    """Add one to each (name, limit) counter in order, up to the first over its limit; their new values."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        key = backend.make_and_validate_key(name)
-        client = backend._cache.get_client(key, write=True)
-        pipe = client.pipeline(transaction=False)
-        pipe.set(key, 0, ex=timeout, nx=True)
-        pipe.incr(key)
-        return int(pipe.execute()[1])
-    backend.add(name, 0, timeout)
-    try:
-        return backend.incr(name)
-    except ValueError:  # expired between add and incr
-        backend.add(name, 1, timeout)
-        return 1
+        return _count_in_redis(backend, counters, timeout)
+    if isinstance(backend, DatabaseCache):
+        path = counter_file()
+        if path is not None:
+            return count_in_file(path, counters, int(now()) + timeout, window)
+        return _count_in_table(counters, int(now()) + timeout, window)
+    return _count_in_cache(counters, timeout)
+
+
+def _read(name: str) -> int:
+    if isinstance(caches["default"], DatabaseCache):
+        path = counter_file()
+        if path is not None:
+            return read_from_file(path, name)
+        return RateLimitCounter.objects.filter(name=name).values_list("hits", flat=True).first() or 0
+    return int(caches["default"].get(name, 0))
 
 
 def _guarded(operation: Any, *args: Any) -> Any:
@@ -139,17 +288,33 @@ def _guarded(operation: Any, *args: Any) -> Any:
     return result
 
 
-def hit(scope: str, ident: object, limit: int, window: int = WINDOW_SECONDS) -> Decision | None:
-    """Count one request of `ident` in `scope`; None when the cache is unavailable."""
+def hit_all(counters: Sequence[tuple[str, object, int]], window: int = WINDOW_SECONDS) -> list[Decision] | None:
+    """Count one request against each (scope, ident, limit), in order, up to the first that refuses it.
+
+    The decisions of the counters counted; None when the store is unavailable. `window` is in
+    seconds: a minute for request limits, longer for caps such as invitation emails.
+    """
     number, reset = _window(now(), window)
-    count = _guarded(_increment, _counter_name(scope, ident, number, window), reset + 2)
-    return None if count is None else Decision(limit=limit, count=count, reset=reset)
+    named = [(_counter_name(scope, ident, number, window), limit) for scope, ident, limit in counters]
+    # The sweep of expired counters follows the minute, whatever this counter's window.
+    counts = _guarded(_count, named, reset + 2, _window(now())[0])
+    if counts is None:
+        return None
+    # Counting stops at the first refusal: the counters after it have no count, and no decision.
+    pairs = zip(named, counts, strict=False)
+    return [Decision(limit=limit, count=count, reset=reset) for (_name, limit), count in pairs]
+
+
+def hit(scope: str, ident: object, limit: int, window: int = WINDOW_SECONDS) -> Decision | None:
+    """Count one request of `ident` in `scope`; None when the store is unavailable."""
+    decisions = hit_all([(scope, ident, limit)], window)
+    return None if decisions is None else decisions[0]
 
 
 def peek(scope: str, ident: object, limit: int, window: int = WINDOW_SECONDS) -> Decision | None:
     """The current count of `ident` in `scope` without adding to it."""
     number, reset = _window(now(), window)
-    count = _guarded(caches["default"].get, _counter_name(scope, ident, number, window), 0)
+    count = _guarded(_read, _counter_name(scope, ident, number, window))
     return None if count is None else Decision(limit=limit, count=int(count), reset=reset)
 
 
@@ -198,7 +363,7 @@ def record_auth_failure(request: HttpRequest) -> None:
     hit("authfail", client_address(request), settings.AUTH_FAILURE_LIMIT_PER_MINUTE)
 
 
-# Requests per API key --------------------------------------------------------------------
+# Requests per API key and per user ---------------------------------------------------------
 
 
 def limit_for(key: ApiKey) -> int:
@@ -206,20 +371,28 @@ def limit_for(key: ApiKey) -> int:
     return settings.API_RATE_LIMIT_OVERRIDES.get(str(key.pk), settings.API_RATE_LIMIT_PER_MINUTE)
 
 
-class ApiKeyRateThrottle(BaseThrottle):
-    """DRF throttle: API_RATE_LIMIT_PER_MINUTE requests per key per minute (or the key's override).
+class ApiRateThrottle(BaseThrottle):
+    """DRF throttle: each key's limit (API_RATE_LIMIT_PER_MINUTE or its override), then its user's
+    ceiling (API_USER_RATE_LIMIT_PER_MINUTE) across every key and the browser session.
 
-    Leaves its decision on the request as `ratelimit` so that every response, error or not,
-    carries the RateLimit-* headers (see `add_headers`). Browser sessions are not limited here.
+    Leaves the decision nearest its limit on the request as `ratelimit`, so that every response,
+    error or not, carries the RateLimit-* headers (see `add_headers`).
     """
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        key = request.auth
-        if not isinstance(key, ApiKey):
+        user = request.user
+        if user is None or not user.is_authenticated:
             return True
-        self.decision = hit("key", key.pk, limit_for(key))
-        request.ratelimit = self.decision
-        return self.decision is None or self.decision.allowed
+        key = request.auth if isinstance(request.auth, ApiKey) else None
+        counters: list[tuple[str, object, int]] = [("key", key.pk, limit_for(key))] if key is not None else []
+        counters.append(("user", user.pk, settings.API_USER_RATE_LIMIT_PER_MINUTE))
+        decisions = hit_all(counters)
+        if decisions is None:
+            self.decision = request.ratelimit = None
+            return True
+        refused = next((d for d in decisions if not d.allowed), None)
+        self.decision = request.ratelimit = refused or min(decisions, key=lambda d: d.remaining)
+        return refused is None
 
     def wait(self) -> float | None:
         return float(self.decision.reset) if self.decision is not None else None

@@ -25,6 +25,7 @@ from accounts.verification import is_verified
 from organizations import api_keys, audit, emails, ratelimit
 from organizations.access import Compliance, compliance
 from organizations.exceptions import (
+    ApiKeyLimitReached,
     EmailNotVerified,
     Invalid,
     InvitationNotFound,
@@ -597,10 +598,11 @@ def api_key_create(
         raise EmailNotVerified()
     if expires_at is not None and expires_at <= timezone.now():
         raise Invalid(_("Expiration date must be in the future"), details={"expires_at": ["Must be in the future."]})
-    orgs = _orgs_for_limits(user, limited_to_orgs)
+    orgs = sorted(_orgs_for_limits(user, limited_to_orgs), key=lambda o: o.id)
     _check_expiry_policy(orgs, expires_at)
     new = api_keys.generate_key()
     with transaction.atomic():
+        _check_key_cap(user)
         key = ApiKey.objects.create(
             user=user, name=name, mode=mode, lookup=new.lookup, digest=new.digest, expires_at=expires_at,
             is_limited=bool(orgs),
@@ -608,7 +610,19 @@ def api_key_create(
         ApiKeyOrgLimit.objects.bulk_create([ApiKeyOrgLimit(api_key=key, organization=o) for o in orgs])
         org_ids = [o.id for o in orgs]
         _record_key_event(actor, key, Op.INSERT, org_ids, None, audit.api_key_snapshot(key, org_ids))
+    key.limited_org_ids = frozenset(org_ids)
     return key, new.plaintext
+
+
+def _check_key_cap(user: User) -> None:
+    """At most API_KEYS_PER_USER keys per user (revoked ones aside; expired ones count until deleted).
+
+    Counted after locking the user's row (on SQLite the transaction holds the write lock
+    already), so that two concurrent creations cannot both take the last place.
+    """
+    User.objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
+    if ApiKey.objects.filter(user=user, revoked_at__isnull=True).count() >= settings.API_KEYS_PER_USER:
+        raise ApiKeyLimitReached(details={"limit": settings.API_KEYS_PER_USER})
 
 
 def api_key_update(
@@ -645,7 +659,9 @@ def api_key_update(
             key.mode = changes["mode"]
         if "limited_to_orgs" in changes:
             ApiKeyOrgLimit.objects.filter(api_key=key).delete()
-            ApiKeyOrgLimit.objects.bulk_create([ApiKeyOrgLimit(api_key=key, organization_id=o) for o in new_org_ids])
+            ApiKeyOrgLimit.objects.bulk_create(
+                [ApiKeyOrgLimit(api_key=key, organization_id=o) for o in sorted(new_org_ids)]
+            )
             key.is_limited = bool(new_org_ids)
         if regenerate:
             new = api_keys.generate_key()

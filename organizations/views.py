@@ -621,7 +621,7 @@ def apikey_create(request: HttpRequest) -> HttpResponse:
                 expires_at=timezone.now() + timedelta(days=days) if days else None,
             )
         except ServiceError as exc:
-            if exc.status != 400:
+            if exc.status not in (400, 409):  # invalid input, or the key cap: said on the form
                 raise
             form.add_error(None, str(exc.message))
         else:

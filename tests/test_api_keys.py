@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,8 +11,9 @@ from unittest import mock
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.management import CommandError, call_command
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.crypto import get_random_string
@@ -863,3 +865,49 @@ class ApiKeyRoleTestCase(ApiKeyTestCase):
         self.assertEqual(
             self.post(URL, {"name": "k", "limited_to_orgs": [self.org.id]}, key=plaintext).status_code, 201
         )
+
+
+class ApiKeyCapTestCase(ApiKeyTestCase):
+    """A user holds at most API_KEYS_PER_USER keys (here 3); rita holds one, the cast's."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        cap = override_settings(API_KEYS_PER_USER=3)  # after the cast is made: alice holds more
+        cap.enable()
+        self.addCleanup(cap.disable)
+
+    def create(self) -> Any:
+        return self.post(URL, {"name": "One more"}, key=self.rita_key)
+
+    def test_past_the_cap_creating_a_key_is_409_and_creates_nothing(self) -> None:
+        self.assertEqual([self.create().status_code for _ in range(2)], [201, 201])
+        body = self.assertError(self.create(), 409, "apikey_limit_reached")
+        self.assertEqual(body["details"], {"limit": 3})
+        self.assertEqual(ApiKey.objects.filter(user=self.rita).count(), 3)
+        inserted = AuditEvent.objects.filter(table_name="apikeys", operation="INSERT", new_record__name="One more")
+        self.assertEqual(inserted.count(), 2)  # nothing recorded for the refused one
+
+    def test_deleting_a_key_frees_its_place(self) -> None:
+        created = [self.create().json()["apikey"]["id"] for _ in range(2)]
+        self.assertError(self.create(), 409, "apikey_limit_reached")
+        self.assertEqual(self.delete(detail(created[0]), key=self.rita_key).status_code, 200)
+        self.assertEqual(self.create().status_code, 201)
+
+    def test_revoked_keys_do_not_count_and_expired_ones_do(self) -> None:
+        revoked, _ = make_key(self.rita, name="revoked")
+        services.api_key_revoke(actor=None, key=revoked)
+        expired, _ = make_key(self.rita, name="expired")
+        ApiKey.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(days=1))
+        self.assertEqual(self.create().status_code, 201)  # the cast's, the expired one, this one
+        self.assertError(self.create(), 409, "apikey_limit_reached")
+
+    def test_the_cap_is_per_user(self) -> None:
+        for _ in range(2):
+            self.create()
+        self.assertEqual(self.post(URL, {"name": "Mine"}, key=self.wendy_key).status_code, 201)
+
+    def test_the_command_line_is_held_to_it_too(self) -> None:
+        for _ in range(2):
+            self.create()
+        with self.assertRaisesMessage(CommandError, "apikey_limit_reached"):
+            call_command("create_api_key", self.rita.email, stdout=io.StringIO())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from organizations.models import ApiKey, AuditEvent
@@ -147,6 +147,17 @@ class ApiKeyDeleteTestCase(ApiTestCase):
         url = f"{URL}{key.pk}/delete/"
         self.assertRedirects(self.client.post(url), f"/accounts/login/?next={url}")
         self.assertTrue(ApiKey.objects.filter(pk=key.pk).exists())
+
+
+class ApiKeyCapPageTestCase(ApiTestCase):
+    @override_settings(API_KEYS_PER_USER=1)
+    def test_past_the_cap_the_form_says_so_and_nothing_is_created(self) -> None:
+        self.client.force_login(self.wendy)  # who holds one key already
+        r = self.client.post(f"{URL}new/", {"name": "Laptop", "mode": "read"})
+        self.assertEqual(r.status_code, 200)
+        self.assertContains(r, "API key limit reached: delete a key before creating another")
+        self.assertNotContains(r, "It will not be shown again.")
+        self.assertFalse(ApiKey.objects.filter(user=self.wendy, name="Laptop").exists())
 
 
 class ApiKeyCsrfTestCase(ApiTestCase):

@@ -27,9 +27,9 @@ import redis
 from django.core.cache import cache
 from django.test import SimpleTestCase, override_settings
 
-from bench.load import Gunicorn, call, create_keys, free_port, prepare_database, server_env
+from bench.load import Gunicorn, call, create_keys, free_port, manage, prepare_database, server_env
 from organizations import ratelimit
-from organizations.models import Organization
+from organizations.models import ApiKey, CacheEntry, Organization, RateLimitCounter
 from tests.base import ApiTestCase, make_key
 
 URL = "/organization/"
@@ -105,7 +105,9 @@ class RateLimitTestCase(ApiTestCase):
     def setUp(self) -> None:
         super().setUp()
         ratelimit.reset_breaker()
-        settings_override = override_settings(CACHES=LOCMEM, API_RATE_LIMIT_PER_MINUTE=100)
+        settings_override = override_settings(
+            CACHES=LOCMEM, API_RATE_LIMIT_PER_MINUTE=100, API_USER_RATE_LIMIT_PER_MINUTE=200
+        )
         settings_override.enable()
         self.addCleanup(settings_override.disable)
         cache.clear()
@@ -175,11 +177,63 @@ class ApiKeyRateLimitTestCase(RateLimitTestCase):
             self.assertEqual(statuses, [200, 200, 200, 429])
             self.assertEqual(self.get(URL, key=self.key["read"]).status_code, 200)
 
-    def test_a_browser_session_is_not_counted_per_key(self) -> None:
+    def test_a_browser_session_has_no_key_limit_only_its_users_ceiling(self) -> None:
         self.client.force_login(self.alice)
         r = self.client.get(URL)
         self.assertEqual(r.status_code, 200)
-        self.assertNotIn("RateLimit-Limit", r)
+        self.assertLimitHeaders(r, 200, 199)  # the user's ceiling (API_USER_RATE_LIMIT_PER_MINUTE)
+
+
+class UserCeilingTestCase(RateLimitTestCase):
+    """One ceiling per user across all their keys and their browser session (here 5 a minute)."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        ceiling = override_settings(API_USER_RATE_LIMIT_PER_MINUTE=5)
+        ceiling.enable()
+        self.addCleanup(ceiling.disable)
+
+    def test_more_keys_do_not_buy_more_requests(self) -> None:
+        keys = [self.key["read"], self.key["write"], self.key["all"]]
+        statuses = [self.get(URL, key=keys[n % 3]).status_code for n in range(9)]
+        self.assertEqual(statuses, [200] * 5 + [429] * 4)
+        r = self.get(URL, key=self.key["upload"])
+        body = self.assertError(r, 429, "rate_limited")
+        self.assertEqual(set(body), {"status", "error", "code"})
+        self.assertEqual(r["Retry-After"], "50")
+        self.assertLimitHeaders(r, 5, 0)  # the limit that refused it
+
+    def test_the_headers_show_the_nearer_limit(self) -> None:
+        self.assertLimitHeaders(self.get(URL, key=self.key["read"]), 5, 4)  # the user's 5, not the key's 100
+        with override_settings(API_USER_RATE_LIMIT_PER_MINUTE=1000):
+            self.assertLimitHeaders(self.get(URL, key=self.key["read"]), 100, 98)
+
+    def test_browser_session_calls_count_against_the_same_ceiling(self) -> None:
+        for _ in range(3):
+            self.assertEqual(self.get(URL, key=self.key["read"]).status_code, 200)
+        self.client.force_login(self.alice)
+        self.assertEqual([self.client.get(URL).status_code for _ in range(3)], [200, 200, 429])
+        r = self.client.get(URL)
+        self.assertError(r, 429, "rate_limited")
+        self.assertLimitHeaders(r, 5, 0)
+
+    def test_a_key_refused_by_its_own_limit_does_not_use_up_its_users_ceiling(self) -> None:
+        noisy, plaintext = make_key(self.alice, name="noisy script")
+        with override_settings(API_RATE_LIMIT_OVERRIDES={str(noisy.pk): 2}):
+            self.assertEqual([self.get(URL, key=plaintext).status_code for _ in range(10)], [200] * 2 + [429] * 8)
+            # 2 of the user's 5 are used: the other keys get the 3 left, not 0.
+            self.assertEqual([self.get(URL, key=self.key["read"]).status_code for _ in range(4)], [200] * 3 + [429])
+
+    def test_other_users_are_not_affected(self) -> None:
+        for _ in range(6):
+            self.get(URL, key=self.key["read"])
+        self.assertEqual(self.get(URL, key=self.oscar_key).status_code, 200)
+
+    def test_the_next_minute_starts_afresh(self) -> None:
+        for _ in range(6):
+            self.get(URL, key=self.key["read"])
+        self.now += 50
+        self.assertLimitHeaders(self.get(URL, key=self.key["write"]), 5, 4, reset=60)
 
 
 @override_settings(AUTH_FAILURE_LIMIT_PER_MINUTE=5)
@@ -229,6 +283,68 @@ class AuthFailureThrottleTestCase(RateLimitTestCase):
         self.assertError(self.bad(), 401, "invalid_apikey")
 
 
+DATABASE_CACHE = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}}
+
+
+class DatabaseCountersTestCase(RateLimitTestCase):
+    """Production without Redis: the cache is the database's; the counters an upsert each, in a table of the
+    database (here the test database, in memory) or, beside an SQLite file, in a file of their own.
+
+    In-process here, with the clock frozen; TwoWorkersOnTheDefaultTestCase shows them shared by two processes.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        database = override_settings(CACHES=DATABASE_CACHE, API_RATE_LIMIT_PER_MINUTE=2)
+        database.enable()
+        self.addCleanup(database.disable)
+        ratelimit._Sweep.window = -1
+
+    def counters(self) -> dict[str, int]:
+        return dict(RateLimitCounter.objects.values_list("name", "hits"))
+
+    def test_the_key_and_its_user_are_counted_in_the_counter_table(self) -> None:
+        key = ApiKey.objects.get(user=self.alice, name="read key")
+        statuses = [self.get(URL, key=self.key["read"]).status_code for _ in range(3)]
+        self.assertEqual(statuses, [200, 200, 429])
+        window = int(NOW // 60)
+        # The refused request counted against the key only, not against its user.
+        self.assertEqual(self.counters(), {f"rl:key:{key.pk}:{window}": 3, f"rl:user:{self.alice.pk}:{window}": 2})
+
+    def test_failed_authentication_is_counted_there_too(self) -> None:
+        with override_settings(AUTH_FAILURE_LIMIT_PER_MINUTE=2):
+            bad = "capgo_aaaaaaaa_" + "x" * 43
+            statuses = [self.get(URL, key=bad, REMOTE_ADDR="192.0.2.9").status_code for _ in range(3)]
+        self.assertEqual(statuses, [401, 401, 429])
+        self.assertEqual(self.counters(), {f"rl:authfail:192.0.2.9:{int(NOW // 60)}": 2})
+
+    def test_expired_counters_are_deleted_once_a_minute(self) -> None:
+        RateLimitCounter.objects.create(name="rl:key:1:1", hits=5, expires_at=int(NOW) - 1)
+        RateLimitCounter.objects.create(name="rl:key:1:2", hits=5, expires_at=int(NOW) + 30)
+        self.get(URL, key=self.key["read"])
+        self.assertNotIn("rl:key:1:1", self.counters())
+        self.assertIn("rl:key:1:2", self.counters())
+
+    def test_beside_an_sqlite_file_the_counters_have_a_file_of_their_own(self) -> None:
+        # The gunicorn tests below count there through two workers; here, what it does.
+        path = str(Path(tempfile.mkdtemp(prefix="capgo-counters-")) / "db.sqlite3-ratelimit")
+        self.addCleanup(shutil.rmtree, Path(path).parent, True)
+        later = int(NOW) + 60
+        self.assertEqual(ratelimit.count_in_file(path, [("key", 2), ("user", 5)], later, 1), [1, 1])
+        self.assertEqual(ratelimit.count_in_file(path, [("key", 2), ("user", 5)], later, 1), [2, 2])
+        self.assertEqual(ratelimit.count_in_file(path, [("key", 2), ("user", 5)], later, 1), [3])  # refused: stop
+        self.assertEqual((ratelimit.read_from_file(path, "key"), ratelimit.read_from_file(path, "user")), (3, 2))
+        ratelimit.count_in_file(path, [("old", 9)], int(NOW) - 1, 1)
+        ratelimit.count_in_file(path, [("new", 9)], later, 2)  # a new window: expired counters go
+        self.assertEqual(ratelimit.read_from_file(path, "old"), 0)
+        self.assertEqual(ratelimit.read_from_file(path, "key"), 3)
+
+    def test_the_cache_is_the_django_cache_table(self) -> None:
+        cache.set("shared", "by every process", 30)
+        self.assertEqual(CacheEntry.objects.count(), 1)
+        self.assertEqual(cache.get("shared"), "by every process")
+
+
 @override_settings(API_RATE_LIMIT_PER_MINUTE=100)
 class RedisRateLimitTestCase(ApiTestCase):
     """The production cache backend: Redis, real or killed."""
@@ -259,6 +375,16 @@ class RedisRateLimitTestCase(ApiTestCase):
             self.assertLessEqual(len(round_trips), 2, round_trips)
             statuses = [self.get(URL, key=self.key["read"]).status_code for _ in range(3)]
             self.assertEqual(statuses, [200, 200, 429])
+
+    def test_the_users_ceiling_is_counted_in_redis_in_the_same_round_trip(self) -> None:
+        with override_settings(CACHES=redis_cache(redis_url_or_skip()), API_USER_RATE_LIMIT_PER_MINUTE=3):
+            noisy, plaintext = make_key(self.alice, name="noisy script")
+            with override_settings(API_RATE_LIMIT_OVERRIDES={str(noisy.pk): 1}):
+                self.assertEqual([self.get(URL, key=plaintext).status_code for _ in range(3)], [200, 429, 429])
+            keys = [self.key["read"], self.key["write"]]
+            statuses = [self.get(URL, key=keys[n % 2]).status_code for n in range(4)]
+            self.assertEqual(statuses, [200, 200, 429, 429])  # 1 + 2 of the user's 3; the refusals took none
+            self.assertEqual(self.get(URL, key=self.oscar_key).status_code, 200)
 
     def test_failed_authentication_is_counted_in_redis_too(self) -> None:
         with override_settings(CACHES=redis_cache(redis_url_or_skip()), AUTH_FAILURE_LIMIT_PER_MINUTE=2):
@@ -365,7 +491,7 @@ class ResourceLimitTestCase(ApiTestCase):
 
 
 class TwoGunicornWorkersTestCase(SimpleTestCase):
-    """gunicorn --workers 2 on a migrated SQLite file, counting in the shared Redis."""
+    """gunicorn --workers 2 on a migrated SQLite file, counting in the shared Redis (as production does)."""
 
     LIMIT = 20
     server: Gunicorn
@@ -445,6 +571,124 @@ class TwoGunicornWorkersTestCase(SimpleTestCase):
         for secret in (self.key, self.other_key):
             self.assertNotIn(secret, output)
             self.assertNotIn(secret[len("capgo_12345678_") :], output)
+
+
+def in_one_minute(seconds: float = 15) -> None:
+    """Wait for the next clock minute unless `seconds` are left in this one: a test's requests share a window."""
+    if time.time() % 60 > 60 - seconds:
+        time.sleep(60.5 - time.time() % 60)
+
+
+def session_cookie(database_url: str, email: str) -> str:
+    """A logged-in browser session for `email`, made in the database as a login would make it."""
+    script = (
+        "from django.conf import settings\n"
+        "from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend\n"
+        "from django.contrib.auth.backends import ModelBackend\n"
+        "from django.contrib.sessions.backends.db import SessionStore\n"
+        "from organizations.models import User\n"
+        f"user = User.objects.get(email={email!r})\n"
+        "session = SessionStore()\n"
+        "session[SESSION_KEY] = str(user.pk)\n"
+        # The configured backend that loads users from the database, whichever it is.
+        "session[BACKEND_SESSION_KEY] = next(\n"
+        "    path for path in settings.AUTHENTICATION_BACKENDS if isinstance(load_backend(path), ModelBackend)\n"
+        ")\n"
+        "session[HASH_SESSION_KEY] = user.get_session_auth_hash()\n"
+        "session.create()\n"
+        "print('SESSION', session.session_key)\n"
+    )
+    out = manage("shell", "-v", "0", "-c", script, env=server_env(database_url))
+    return "sessionid=" + next(line.split()[1] for line in out.splitlines() if line.startswith("SESSION "))
+
+
+class TwoWorkersOnTheDefaultTestCase(SimpleTestCase):
+    """gunicorn --workers 2 on the embedded default: SQLite, no Redis; the limits still hold."""
+
+    KEY_LIMIT, USER_LIMIT, KEYS_PER_USER = 20, 30, 5
+    server: Gunicorn
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.tmp = Path(tempfile.mkdtemp(prefix="capgo-default-limits-"))
+        cls.database_url = f"sqlite:///{cls.tmp / 'db.sqlite3'}"
+        prepare_database(cls.database_url)
+        emails = ["one@example.org", *["three@example.org"] * 3, "session@example.org", "cap@example.org"]
+        keys = [key for _id, key in create_keys(cls.database_url, emails)]
+        cls.one_key, cls.three_keys, cls.session_key, cls.cap_key = keys[0], keys[1:4], keys[4], keys[5]
+        cls.session = session_cookie(cls.database_url, "session@example.org")
+        env = server_env(
+            cls.database_url,
+            API_RATE_LIMIT_PER_MINUTE=str(cls.KEY_LIMIT),
+            API_USER_RATE_LIMIT_PER_MINUTE=str(cls.USER_LIMIT),
+            API_KEYS_PER_USER=str(cls.KEYS_PER_USER),
+        )
+        cls.server = Gunicorn(env, workers=2)
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.server.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        super().tearDownClass()
+
+    def send_all(self, requests: list[dict[str, Any]]) -> list[Any]:
+        """Send the requests (keyword arguments of `call`) from four threads at once."""
+        in_one_minute()
+        with ThreadPoolExecutor(4) as pool:
+            return list(pool.map(lambda kwargs: call(self.server.port, **kwargs), requests))
+
+    def assertBothWorkersAnswered(self) -> None:  # noqa: N802
+        self.assertGreaterEqual(len(self.server.access_pids()), 2, "both workers should have answered")
+
+    def test_a_keys_limit_holds_across_both_workers(self) -> None:
+        replies = self.send_all([{"method": "GET", "path": URL, "key": self.one_key}] * 40)
+        statuses = sorted(r.status for r in replies)
+        self.assertEqual(statuses, [200] * self.KEY_LIMIT + [429] * (40 - self.KEY_LIMIT))
+        remaining = sorted(int(r.headers["ratelimit-remaining"]) for r in replies if r.status == 200)
+        self.assertEqual(remaining, list(range(self.KEY_LIMIT)))  # every count was seen exactly once
+        self.assertBothWorkersAnswered()
+
+    def test_a_users_ceiling_holds_across_both_workers_and_all_their_keys(self) -> None:
+        requests = [{"method": "GET", "path": URL, "key": self.three_keys[n % 3]} for n in range(60)]
+        statuses = sorted(r.status for r in self.send_all(requests))
+        # Each key alone may make 20; together they get the user's 30.
+        self.assertEqual(statuses, [200] * self.USER_LIMIT + [429] * (60 - self.USER_LIMIT))
+        self.assertBothWorkersAnswered()
+
+    def test_browser_session_calls_share_their_users_ceiling(self) -> None:
+        keyed = [{"method": "GET", "path": URL, "key": self.session_key}] * 15
+        browser = [{"method": "GET", "path": URL, "headers": {"cookie": self.session}}] * 25
+        replies = self.send_all([request for pair in zip(keyed, browser, strict=False) for request in pair]
+                                + browser[len(keyed):])  # fmt: skip
+        self.assertEqual(sum(r.status == 200 for r in replies), self.USER_LIMIT, [r.status for r in replies])
+        refused = next(r for r in replies if r.status == 429)
+        self.assertEqual(refused.json()["code"], "rate_limited")
+        self.assertEqual(refused.headers["ratelimit-limit"], str(self.USER_LIMIT))
+
+    def test_the_key_cap_holds_across_both_workers(self) -> None:
+        # The user holds one key; ten creations race for the four places left.
+        creations = [{"method": "POST", "path": "/apikey/", "key": self.cap_key, "body": {"name": f"k{n}"}}
+                     for n in range(10)]  # fmt: skip
+        replies = self.send_all(creations)
+        self.assertEqual(sorted(r.status for r in replies), [201] * 4 + [409] * 6)
+        refused = next(r for r in replies if r.status == 409)
+        self.assertEqual(refused.json()["code"], "apikey_limit_reached")
+        self.assertEqual(refused.json()["details"], {"limit": self.KEYS_PER_USER})
+        listed = call(self.server.port, "GET", "/apikey/", key=self.cap_key)
+        self.assertEqual(len(listed.json()["data"]), self.KEYS_PER_USER)
+
+
+def test_without_redis_the_default_cache_is_shared_by_every_process(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    prepare_database(database_url)
+    env = server_env(database_url)
+    manage("shell", "-v", "0", "-c", "from django.core.cache import cache; cache.set('seen', 'by all', 60)", env=env)
+    out = manage(
+        "shell", "-v", "0", "-c", "from django.core.cache import cache; print('GOT', cache.get('seen'))", env=env
+    )
+    assert "GOT by all" in out
 
 
 def test_fail_open_state_is_per_process_and_thread_safe() -> None:

@@ -307,7 +307,7 @@ apikey_list = {
 apikey_create = {
     "summary": "Create an API key (the plaintext is in this response only)",
     "request": _json(s.ApiKeyCreateIn),
-    "responses": {201: inline_serializer("ApiKeyCreated", {"apikey": s.ApiKeyOut()}), **_errors(400, 403, 404)},
+    "responses": {201: inline_serializer("ApiKeyCreated", {"apikey": s.ApiKeyOut()}), **_errors(400, 403, 404, 409)},
     "examples": [
         OpenApiExample("Create", value={"name": "CI", "mode": "write"}, request_only=True),
         OpenApiExample("Created", value={"apikey": APIKEY_EXAMPLE}, response_only=True),

@@ -1,17 +1,58 @@
-"""API routes. Each answers with and without the trailing slash, without a redirect."""
+"""API routes: a router per kind of resource. Every path answers with and without the trailing slash.
+
+    ViewSet               path                              GET       POST     PUT      DELETE
+    OrganizationViewSet   /organization/                    list      create   update   destroy
+    MemberViewSet         /organization/members/            list      create   -        destroy
+                          /organization/members/accept/     -         accept   -        -
+    AuditViewSet          /organization/audit/              list      -        -        -
+    SecurityViewSet       /organization/security/           list      -        -        -
+    ApiKeyViewSet         /apikey/                          list      create   -        -
+                          /apikey/<key_id>/                 retrieve  -        update   destroy
+
+Any other method is 405 `method_not_allowed`. The first three are named by parameters (orgId in
+the query string or the body), so their one collection URL takes every method; API keys are
+named by their path, as DRF routes a resource by default.
+"""
 
 from __future__ import annotations
 
-from django.urls import re_path
+from rest_framework.routers import DynamicRoute, Route, SimpleRouter
 
 from organizations.api import views
 
-urlpatterns = [
-    re_path(r"^organization/?$", views.OrganizationView.as_view(), name="api-organization"),
-    re_path(r"^organization/members/?$", views.MembersView.as_view(), name="api-members"),
-    re_path(r"^organization/members/accept/?$", views.MemberAcceptView.as_view(), name="api-members-accept"),
-    re_path(r"^organization/audit/?$", views.AuditView.as_view(), name="api-audit"),
-    re_path(r"^organization/security/?$", views.SecurityView.as_view(), name="api-security"),
-    re_path(r"^apikey/?$", views.ApiKeyListView.as_view(), name="api-apikeys"),
-    re_path(r"^apikey/(?P<key_id>[^/]+)/?$", views.ApiKeyDetailView.as_view(), name="api-apikey"),
-]
+
+class SlashOptionalRouter(SimpleRouter):
+    """DRF's router, each route matching with or without the trailing slash: no redirect, so a POST works."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trailing_slash = "/?"  # SimpleRouter(trailing_slash=...) only knows "/" or ""
+
+
+class CollectionRouter(SlashOptionalRouter):
+    """Resources named by parameters, not by path: the collection URL takes every method, plus @actions."""
+
+    routes = [
+        Route(
+            url=r"^{prefix}{trailing_slash}$",
+            mapping={"get": "list", "post": "create", "put": "update", "delete": "destroy"},
+            name="{basename}",
+            detail=False,
+            initkwargs={},
+        ),
+        DynamicRoute(
+            url=r"^{prefix}/{url_path}{trailing_slash}$", name="{basename}-{url_name}", detail=False, initkwargs={}
+        ),
+    ]
+
+
+collections = CollectionRouter()
+collections.register("organization", views.OrganizationViewSet, basename="api-organization")
+collections.register("organization/members", views.MemberViewSet, basename="api-members")
+collections.register("organization/audit", views.AuditViewSet, basename="api-audit")
+collections.register("organization/security", views.SecurityViewSet, basename="api-security")
+
+resources = SlashOptionalRouter()
+resources.register("apikey", views.ApiKeyViewSet, basename="api-apikey")
+
+urlpatterns = collections.urls + resources.urls

@@ -1,15 +1,23 @@
-"""The JSON API. Views parse input, ask `access` for the organization, call a service, shape output."""
+"""The JSON API as DRF ViewSets, one per resource (organizations/api/urls.py routes them).
+
+Each action parses input, asks `access` for the organization, calls a service and shapes the
+output. Organizations, members and the audit log are named by parameters (`orgId` in the query
+string or the body), as in Capgo's API, so each of them is one collection URL whose methods map
+to list / create / update / destroy; only API keys have a URL per key.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.db.models import Count, Prefetch, QuerySet, Window
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.viewsets import ViewSet
 
 from organizations import audit, services
 from organizations.access import check_expiry_policy, org_for, visible_organizations
@@ -34,18 +42,29 @@ from organizations.api.serializers import (
 )
 from organizations.exceptions import ApiKeyNotFound, Invalid
 from organizations.models import ApiKey, ApiKeyOrgLimit
-from organizations.ratelimit import ApiKeyRateThrottle, add_headers
+from organizations.ratelimit import ApiRateThrottle, add_headers
 from organizations.roles import Action, Principal, check_key_mode
 
 
-class ApiView(APIView):
-    """Base for every API view: the principal, parameters from the right place, and the rate limit."""
+class EnvelopeSchema(AutoSchema):
+    """Every answer of this API is a JSON object (`{"data": [...]}` for lists), never a bare array.
 
-    throttle_classes = [ApiKeyRateThrottle]
+    drf-spectacular would describe the response of a `list` action as an array of the declared one.
+    """
+
+    def _is_list_view(self, serializer: Any = None) -> bool:
+        return False
+
+
+class ApiViewSet(ViewSet):
+    """Base for every resource: the principal, parameters from the right place, and the rate limits."""
+
+    throttle_classes = [ApiRateThrottle]
+    schema = EnvelopeSchema()
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
-        # Every keyed response, success or error, tells the client where it stands.
+        # Every authenticated response, success or error, tells the client where it stands.
         add_headers(response, getattr(request, "ratelimit", None))
         return response
 
@@ -88,9 +107,11 @@ def _page_with_total(rows: QuerySet[Any, dict[str, Any]], page: int, limit: int)
 # Organizations ---------------------------------------------------------------------------
 
 
-class OrganizationView(ApiView):
+class OrganizationViewSet(ApiViewSet):
+    """/organization/: list mine, or get one with orgId (GET); create (POST); update (PUT); delete (DELETE)."""
+
     @extend_schema(**docs.org_get)
-    def get(self, request: Request) -> Response:
+    def list(self, request: Request) -> Response:
         principal = self.principal(request)
         params = self.params(request, OrganizationListIn)
         if params.get("orgId"):
@@ -103,7 +124,7 @@ class OrganizationView(ApiView):
         )
 
     @extend_schema(**docs.org_post)
-    def post(self, request: Request) -> Response:
+    def create(self, request: Request) -> Response:
         principal = self.principal(request)
         check_key_mode(principal, Action.CREATE_ORG)
         data = self.validated(request, OrganizationCreateIn).validated_data
@@ -117,7 +138,7 @@ class OrganizationView(ApiView):
         return Response({"status": "Organization created", "id": org.id}, status=201)
 
     @extend_schema(**docs.org_put)
-    def put(self, request: Request) -> Response:
+    def update(self, request: Request) -> Response:
         principal = self.principal(request)
         check_key_mode(principal, Action.UPDATE_ORG)
         serializer = self.validated(request, OrganizationUpdateIn)
@@ -130,7 +151,7 @@ class OrganizationView(ApiView):
         return Response({"status": "Organization updated", "data": organization_json(org, request)})
 
     @extend_schema(**docs.org_delete)
-    def delete(self, request: Request) -> Response:
+    def destroy(self, request: Request) -> Response:
         principal = self.principal(request)
         check_key_mode(principal, Action.DELETE_ORG)
         params = self.params(request, OrgIdIn)
@@ -142,15 +163,17 @@ class OrganizationView(ApiView):
 # Members ---------------------------------------------------------------------------------
 
 
-class MembersView(ApiView):
+class MemberViewSet(ApiViewSet):
+    """/organization/members/: list (GET), invite or change a role (POST), remove or leave (DELETE), accept."""
+
     @extend_schema(**docs.members_get)
-    def get(self, request: Request) -> Response:
+    def list(self, request: Request) -> Response:
         params = self.params(request, OrgIdIn)
         org, _role = org_for(self.principal(request), params["orgId"], Action.LIST_MEMBERS)
         return Response({"data": [member_json(row, request) for row in services.member_rows(org)]})
 
     @extend_schema(**docs.members_post)
-    def post(self, request: Request) -> Response:
+    def create(self, request: Request) -> Response:
         principal = self.principal(request)
         check_key_mode(principal, Action.MANAGE_MEMBERS)
         data = self.validated(request, MemberInviteIn).validated_data
@@ -159,7 +182,7 @@ class MembersView(ApiView):
         return Response({"status": "OK", "data": member_json(row, request)})
 
     @extend_schema(**docs.members_delete)
-    def delete(self, request: Request) -> Response:
+    def destroy(self, request: Request) -> Response:
         principal = self.principal(request)
         check_key_mode(principal, Action.LEAVE)
         params = self.params(request, MemberRemoveIn)
@@ -170,10 +193,10 @@ class MembersView(ApiView):
         services.member_remove(actor=principal, org=org, email=params["email"])
         return Response({"status": "OK"})
 
-
-class MemberAcceptView(ApiView):
     @extend_schema(**docs.members_accept)
-    def post(self, request: Request) -> Response:
+    @action(detail=False, methods=["post"])
+    def accept(self, request: Request) -> Response:
+        """/organization/members/accept/: the caller accepts their own pending invitation."""
         principal = self.principal(request)
         check_key_mode(principal, Action.LEAVE)
         data = self.validated(request, OrgIdIn).validated_data
@@ -193,9 +216,14 @@ class MemberAcceptView(ApiView):
         return Response({"status": "OK", "data": member_json(row, request)})
 
 
-class SecurityView(ApiView):
+# Security policies -----------------------------------------------------------------------
+
+
+class SecurityViewSet(ApiViewSet):
+    """/organization/security/: who complies with the organization's security policies (GET)."""
+
     @extend_schema(**docs.security_get)
-    def get(self, request: Request) -> Response:
+    def list(self, request: Request) -> Response:
         params = self.params(request, OrgIdIn)
         org, _role = org_for(self.principal(request), params["orgId"], Action.READ_SECURITY)
         return Response(
@@ -210,9 +238,11 @@ class SecurityView(ApiView):
 # Audit log -------------------------------------------------------------------------------
 
 
-class AuditView(ApiView):
+class AuditViewSet(ApiViewSet):
+    """/organization/audit/: the organization's events, newest first (GET)."""
+
     @extend_schema(**docs.audit_get)
-    def get(self, request: Request) -> Response:
+    def list(self, request: Request) -> Response:
         params = self.params(request, AuditListIn)
         org, _role = org_for(self.principal(request), params["orgId"], Action.READ_AUDIT)
         page, limit = params["page"], params["limit"]
@@ -237,16 +267,21 @@ def _limits(key: ApiKey) -> list[str]:
     return [limit.organization_id for limit in key.org_limits.all()]
 
 
-class ApiKeyListView(ApiView):
-    # Both /apikey/ and /apikey/{key_id}/ are GETs of plain APIViews: name them, or they collide.
+class ApiKeyViewSet(ApiViewSet):
+    """/apikey/: list mine (GET), create (POST); /apikey/<id>/: get (GET), update or regenerate (PUT), delete."""
+
+    lookup_url_kwarg = "key_id"
+    lookup_value_regex = "[^/]+"  # any segment: a malformed id is a 404 apikey_not_found, not a 404 page
+
+    # Both /apikey/ and /apikey/{key_id}/ are GETs of one object envelope: name them, or they collide.
     @extend_schema(operation_id="apikey_list", **docs.apikey_list)
-    def get(self, request: Request) -> Response:
+    def list(self, request: Request) -> Response:
         principal = self.principal(request)
         check_key_mode(principal, Action.MANAGE_API_KEYS)
         return Response({"data": [api_key_json(k, _limits(k)) for k in _keys_of(principal)]})
 
     @extend_schema(**docs.apikey_create)
-    def post(self, request: Request) -> Response:
+    def create(self, request: Request) -> Response:
         principal = self.principal(request)
         check_key_mode(principal, Action.MANAGE_API_KEYS)
         data = self.validated(request, ApiKeyCreateIn).validated_data
@@ -258,12 +293,10 @@ class ApiKeyListView(ApiView):
             limited_to_orgs=data["limited_to_orgs"],
             expires_at=data.get("expires_at"),
         )
-        key = _keys_of(principal).get(pk=key.pk)
-        return Response({"apikey": api_key_json(key, _limits(key), plaintext)}, status=201)
+        return Response({"apikey": api_key_json(key, sorted(key.limited_org_ids), plaintext)}, status=201)
 
-
-class ApiKeyDetailView(ApiView):
     def key(self, request: Request, key_id: str) -> tuple[Principal, ApiKey]:
+        """The caller's own live key `key_id`; any other id (another user's too) is 404 apikey_not_found."""
         principal = self.principal(request)
         check_key_mode(principal, Action.MANAGE_API_KEYS)
         # ASCII digits only: str.isdigit() also accepts "²" (int() then fails) and "١٢" (int() reads 12).
@@ -274,12 +307,12 @@ class ApiKeyDetailView(ApiView):
         return principal, key
 
     @extend_schema(**docs.apikey_get)
-    def get(self, request: Request, key_id: str) -> Response:
+    def retrieve(self, request: Request, key_id: str) -> Response:
         _principal, key = self.key(request, key_id)
         return Response({"data": api_key_json(key, _limits(key))})
 
     @extend_schema(**docs.apikey_put)
-    def put(self, request: Request, key_id: str) -> Response:
+    def update(self, request: Request, key_id: str) -> Response:
         principal, key = self.key(request, key_id)
         if not request.data:
             raise Invalid("No valid fields provided for update", code="no_valid_fields_provided_for_update")
@@ -292,7 +325,7 @@ class ApiKeyDetailView(ApiView):
         return Response({"apikey": api_key_json(key, _limits(key), plaintext)})
 
     @extend_schema(**docs.apikey_delete)
-    def delete(self, request: Request, key_id: str) -> Response:
+    def destroy(self, request: Request, key_id: str) -> Response:
         principal, key = self.key(request, key_id)
         services.api_key_delete(actor=principal, key=key)
         return Response({"success": True})

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('organizations', '0003_membership_covering_index'),
+        ('organizations', '0004_shared_counters_and_cache'),
     ]
 
     operations = [

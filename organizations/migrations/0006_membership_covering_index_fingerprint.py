@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("organizations", "0004_security_policies"),
+        ("organizations", "0005_security_policies"),
     ]
 
     operations = [ReplaceIndexConcurrentlyOnPostgres("membership", OLD, NEW)]
