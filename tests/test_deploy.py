@@ -132,3 +132,11 @@ def test_each_https_setting_can_still_be_tuned() -> None:
     assert (values["SECURE_HSTS_SECONDS"], values["SECURE_HSTS_INCLUDE_SUBDOMAINS"]) == (3600, False)
     assert values["SECURE_HSTS_PRELOAD"] is False  # preloading needs includeSubDomains
     assert values["SECURE_SSL_REDIRECT"] is True
+
+
+def test_a_manage_py_command_prints_only_its_own_output() -> None:
+    # No library announces itself on every call (django-axes printed a banner to stderr).
+    result = manage("check")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.strip() == "System check identified no issues (0 silenced)."
