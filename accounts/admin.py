@@ -45,13 +45,11 @@ class EmailAddressAdmin(AllauthEmailAddressAdmin):
         return _superuser(request)
 
 
-@admin.register(Authenticator)
-class AuthenticatorAdmin(admin.ModelAdmin):
-    list_display = ("user", "type", "created_at", "last_used_at")
-    list_filter = ("type",)
-    search_fields = ("user__email",)
-    fields = ("user", "type", "created_at", "last_used_at")
-    readonly_fields = fields
+class ListedNotEdited(admin.ModelAdmin):
+    """Staff see the rows (never the secret columns: only `fields` are shown); superusers may delete one."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -61,20 +59,16 @@ class AuthenticatorAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return _superuser(request)
+
+
+@admin.register(Authenticator)
+class AuthenticatorAdmin(ListedNotEdited):
+    list_display = fields = ("user", "type", "created_at", "last_used_at")
+    list_filter = ("type",)
+    search_fields = ("user__email",)
 
 
 @admin.register(UserSession)
-class UserSessionAdmin(admin.ModelAdmin):
-    list_display = ("user", "ip", "user_agent", "created_at", "last_seen_at")
+class UserSessionAdmin(ListedNotEdited):
+    list_display = fields = ("user", "ip", "user_agent", "created_at", "last_seen_at")
     search_fields = ("user__email", "ip")
-    fields = ("user", "ip", "user_agent", "created_at", "last_seen_at")
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return _superuser(request)
