@@ -1,0 +1,22 @@
+"""Background tasks of the organizations app: sending the queued emails (organizations.emails)."""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+from organizations import emails, queue
+
+
+@task()
+def send_email(email_id: int) -> bool:
+    """Send one queued email (retries are scheduled by `emails.send_now`)."""
+    return emails.send_now(email_id)
+
+
+@task()
+def sweep_emails() -> int:
+    """Queue again every due email that no worker holds: the ones whose task was lost or never queued."""
+    due = emails.due_email_ids()
+    for email_id in due:
+        queue.enqueue(send_email, email_id)
+    return len(due)
