@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 
 from organizations.api.errors import error_response
 
-API_PREFIXES = ("/organization", "/apikey")
+API_PREFIXES = ("/organization", "/apikey", "/webhooks")
 
 
 def is_api_path(path: str) -> bool:

@@ -1,0 +1,5 @@
+"""Webhook pages (server-rendered)."""
+
+from __future__ import annotations
+
+urlpatterns: list = []
