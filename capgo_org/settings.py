@@ -228,6 +228,7 @@ PERIODIC_TASKS = {
     "organizations.tasks.sweep_emails": 60,
     "webhooks.tasks.sweep_deliveries": 60,
     "webhooks.tasks.cleanup": 3600,
+    "organizations.tasks.prune_task_results": 3600,
 }
 
 # Webhooks: receivers must be public https hosts (the SSRF guard). WEBHOOK_ALLOW_PRIVATE_URLS=true

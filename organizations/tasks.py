@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django_tasks import task
+from django.core.management import call_command
+from django_tasks import task, task_backends
+from django_tasks_db import DatabaseBackend
 
 from organizations import emails, queue
 
@@ -20,3 +22,10 @@ def sweep_emails() -> int:
     for email_id in due:
         queue.enqueue(send_email, email_id)
     return len(due)
+
+
+@task()
+def prune_task_results() -> None:
+    """The database backend keeps a row per task run: drop finished ones after a day (failed: a week)."""
+    if isinstance(task_backends["default"], DatabaseBackend):
+        call_command("prune_db_task_results", "--min-age-days", "1", "--failed-min-age-days", "7", verbosity=0)

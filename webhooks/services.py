@@ -6,6 +6,7 @@ checked (resolved, every address public) before the transaction: a slow DNS answ
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -24,6 +25,7 @@ from webhooks import signing, transport
 from webhooks.exceptions import DeliveryNotFailed, DeliveryNotFound, InvalidEvents, WebhookDisabled, WebhookNotFound
 from webhooks.models import Delivery, Webhook
 
+logger = logging.getLogger("webhooks")
 Table = AuditEvent.Table
 Op = AuditEvent.Operation
 
@@ -92,6 +94,7 @@ def webhook_create(
             actor, org_id=org.id, table=Table.WEBHOOKS, record_id=webhook.pk, operation=Op.INSERT,
             new=webhook_snapshot(webhook),
         )  # fmt: skip
+    logger.info("Webhook %s created in %s, to %s", webhook.pk, org.id, transport.host_of(url))
     return webhook, webhook.secret
 
 
@@ -127,6 +130,7 @@ def webhook_update(
                 actor, org_id=org.id, table=Table.WEBHOOKS, record_id=webhook.pk, operation=Op.UPDATE, old=before,
                 new=dict(after, secret_rotated=True) if rotate_secret else after,
             )  # fmt: skip
+            logger.info("Webhook %s changed%s", webhook.pk, " (secret rotated)" if rotate_secret else "")
     return webhook, secret
 
 

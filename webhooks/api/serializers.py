@@ -31,6 +31,9 @@ class NameField(serializers.CharField):
 class EventsField(serializers.JSONField):
     """Checked by the service, so that any bad value is 400 `invalid_events`."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_null=True, **kwargs)
+
 
 class IdField(serializers.CharField):
     """A webhook or delivery id: any string; one that is not an id is simply not found (404)."""
@@ -74,7 +77,9 @@ class WebhookIdIn(StrictSerializer):
     webhookId = IdField()
 
 
-class DeliveryListIn(StrictSerializer):
+class DeliveryListIn(serializers.Serializer):
+    """Query-string parameters: strings, as for every list (page arrives as "1")."""
+
     orgId = OrgIdField()
     webhookId = IdField()
     status = serializers.ChoiceField(required=False, choices=Delivery.Status.values)

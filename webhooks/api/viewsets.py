@@ -81,8 +81,9 @@ class WebhookViewSet(ApiViewSet):
         params = self.params(request, WebhookIdIn)
         org, _role = org_for(principal, params["orgId"], Action.MANAGE_WEBHOOKS)
         webhook = services.webhook_for(org, params["webhookId"])
+        webhook_id = str(webhook.pk)
         services.webhook_delete(actor=principal, org=org, webhook=webhook)
-        return Response({"status": "Webhook deleted", "webhookId": str(webhook.pk)})
+        return Response({"status": "Webhook deleted", "webhookId": webhook_id})
 
     @extend_schema(**docs.webhooks_test)
     @action(detail=False, methods=["post"], url_path="test")
