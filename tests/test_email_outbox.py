@@ -91,10 +91,14 @@ class InRequestTestCase(ApiTestCase):
     """The immediate backend sends inside the request (after its commit): a failure still stays there."""
 
     def test_an_smtp_failure_during_the_request_is_not_the_requests_failure(self) -> None:
-        with SmtpServer(refuse=1) as smtp, override_settings(**smtp.settings()):
-            with self.captureOnCommitCallbacks(execute=True):
-                r = self.post(MEMBERS, {"orgId": self.org.id, "email": "x@example.org", "role": "read"},
-                              key=self.key["all"])  # fmt: skip
+        with (
+            SmtpServer(refuse=1) as smtp,
+            override_settings(**smtp.settings()),
+            self.captureOnCommitCallbacks(execute=True),
+        ):
+            r = self.post(
+                MEMBERS, {"orgId": self.org.id, "email": "x@example.org", "role": "read"}, key=self.key["all"]
+            )
         self.assertEqual(r.status_code, 200)
         self.assertEqual(Email.objects.get().status, "pending")
 
