@@ -220,6 +220,8 @@ _TASK_BACKENDS = {
 TASKS = {"default": {"BACKEND": _TASK_BACKENDS[TASKS_BACKEND], "QUEUES": ["default"]}}
 _RQ_DEFAULT = env.str("TEST_REDIS_URL", default="") if TESTING else REDIS_URL
 RQ_QUEUES = {"default": {"URL": env.str("TASKS_REDIS_URL", default=_RQ_DEFAULT or "redis://127.0.0.1:6379/0")}}
+# RQ's workers must run jobs through django-tasks' shim (`manage.py rqworker` reads this).
+RQ = {"JOB_CLASS": "django_tasks_rq.Job"}
 if TASKS_BACKEND == "rq":
     INSTALLED_APPS.append("django_rq")
 # What `manage.py worker` enqueues, and how often (seconds). Each run is idempotent, so several
@@ -241,6 +243,9 @@ DNS_TIMEOUT_SECONDS = env.float("DNS_TIMEOUT_SECONDS", default=1.0 if TESTING el
 # A CA bundle to trust for receivers instead of the system's (a private CA; the tests' own).
 WEBHOOK_CA_FILE = env.str("WEBHOOK_CA_FILE", default="")
 WEBHOOK_TIMEOUT_SECONDS = 20
+# How long a worker holds a delivery it is sending; past it, another worker may take it over
+# (the first one died). Must exceed the timeout.
+WEBHOOK_CLAIM_SECONDS = env.int("WEBHOOK_CLAIM_SECONDS", default=60)
 WEBHOOK_SECRET_GRACE_HOURS = 24
 WEBHOOK_RETENTION_DAYS = 30
 

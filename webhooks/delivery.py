@@ -36,8 +36,6 @@ RETRY_DELAYS = tuple(
 )
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 MAX_RETRY_AFTER = timedelta(hours=24)
-# Longer than one attempt can take (WEBHOOK_TIMEOUT_SECONDS); past it, the claim lapses.
-LEASE = timedelta(seconds=60)
 TEST_PREVIEW_CHARS = 500
 
 
@@ -108,7 +106,7 @@ def _claim(delivery_id: str) -> bool:
     return bool(
         Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING, next_retry_at__lte=now)
         .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-        .update(locked_until=now + LEASE)
+        .update(locked_until=now + timedelta(seconds=settings.WEBHOOK_CLAIM_SECONDS))
     )
 
 
