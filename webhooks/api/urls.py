@@ -14,7 +14,7 @@ class CollectionRouter(SimpleRouter):
     routes = [
         Route(
             url=r"^{prefix}{trailing_slash}$",
-            mapping={"get": "list", "post": "create", "put": "update", "delete": "destroy"},
+            mapping={"get": "read", "post": "create", "put": "update", "delete": "destroy"},
             name="{basename}",
             detail=False,
             initkwargs={},

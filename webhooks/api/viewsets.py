@@ -40,7 +40,8 @@ class ApiViewSet(ViewSetMixin, ApiView):
 
 class WebhookViewSet(ApiViewSet):
     @extend_schema(**docs.webhooks_get)
-    def list(self, request: Request) -> Response:
+    def read(self, request: Request) -> Response:
+        """One webhook with webhookId, else the list (named `read`: the schema shows a `list` as an array)."""
         params = self.params(request, WebhookGetIn)
         org, _role = org_for(self.principal(request), params["orgId"], Action.READ_WEBHOOKS)
         if params.get("webhookId"):
