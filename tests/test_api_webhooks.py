@@ -290,3 +290,64 @@ class AuditTestCase(WebhookApiTestCase):
         self.webhook()
         self.webhook()
         self.assertEqual(Delivery.objects.count(), 0)
+
+
+class LimitsAndCountsTestCase(WebhookApiTestCase):
+    def test_webhook_responses_carry_the_rate_limit(self) -> None:
+        r = self.get(URL, {"orgId": self.org.id}, key=self.key["read"])
+        self.assertIn("RateLimit-Limit", r.headers)
+        with override_settings(API_RATE_LIMIT_PER_MINUTE=1):
+            self.get(URL, {"orgId": self.org.id}, key=self.adam_key)
+            self.assertError(self.get(URL, {"orgId": self.org.id}, key=self.adam_key), 429, "rate_limited")
+
+    def test_the_lists_are_a_fixed_number_of_queries(self) -> None:
+        from django.utils import timezone
+
+        from organizations.models import ApiKey
+
+        webhook = self.webhook()
+        hook = Webhook.objects.get()
+        Delivery.objects.create(webhook=hook, event_type="orgs.UPDATE", event_id="first", payload={})
+        ApiKey.objects.update(last_used_at=timezone.now())
+        params = {"orgId": self.org.id, "webhookId": webhook["id"]}
+        # The key, the organization and role, then the webhooks; for the log: the webhook, the count, the page.
+        with self.assertNumQueries(3):
+            self.get(URL, {"orgId": self.org.id}, key=self.key["read"])
+        with self.assertNumQueries(5):
+            self.get(URL + "deliveries/", params, key=self.key["read"])
+        Webhook.objects.bulk_create(
+            [Webhook(organization=self.org, name=f"H{n}", url="https://x.example/", events=["orgs"], secret="s")
+             for n in range(30)]
+        )  # fmt: skip
+        Delivery.objects.bulk_create(
+            [Delivery(webhook=hook, event_type="orgs.UPDATE", event_id=str(n), payload={}) for n in range(60)]
+        )
+        with self.assertNumQueries(3):
+            r = self.get(URL, {"orgId": self.org.id}, key=self.key["read"])
+        self.assertEqual(len(r.json()["data"]), 31)
+        with self.assertNumQueries(5):
+            r = self.get(URL + "deliveries/", params, key=self.key["read"])
+        self.assertEqual((len(r.json()["data"]), r.json()["total"]), (50, 61))
+
+    def test_deliveries_are_kept_30_days(self) -> None:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from webhooks.delivery import cleanup
+
+        self.webhook()
+        hook = Webhook.objects.get()
+        old = Delivery.objects.create(webhook=hook, event_type="orgs.UPDATE", event_id="old", payload={},
+                                      created_at=timezone.now() - timedelta(days=30, minutes=1))  # fmt: skip
+        kept = Delivery.objects.create(webhook=hook, event_type="orgs.UPDATE", event_id="kept", payload={},
+                                       created_at=timezone.now() - timedelta(days=29, hours=23))  # fmt: skip
+        self.assertEqual(cleanup(), {"deliveries": 1, "webhooks": 0})
+        self.assertFalse(Delivery.objects.filter(pk=old.pk).exists())
+        self.assertTrue(Delivery.objects.filter(pk=kept.pk).exists())
+
+    def test_a_webhook_secret_never_reaches_a_log_line(self) -> None:
+        from organizations.logging import redact
+
+        secret = self.webhook()["secret"]
+        self.assertNotIn(secret[6:], redact(f"something logged {secret} by a library"))

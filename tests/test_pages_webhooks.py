@@ -118,3 +118,32 @@ class WebhookPagesTestCase(ApiTestCase):
         self.client.force_login(self.alice)
         r = self.client.get(self.url, HTTP_ACCEPT_LANGUAGE="de")
         self.assertContains(r, "Webhook hinzufügen")
+
+
+@override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=True)
+class WebhookAdminTestCase(ApiTestCase):
+    def test_staff_change_a_webhook_through_its_service_and_never_see_its_secret(self) -> None:
+        staff = self.alice
+        staff.is_staff = staff.is_superuser = True
+        staff.save()
+        with Receiver() as receiver:
+            from organizations.roles import Principal
+            from webhooks import services
+
+            webhook, secret = services.webhook_create(actor=Principal(self.alice), org=self.org, name="Hook",
+                                                      url=receiver.url(), events=["orgs"])  # fmt: skip
+            self.client.force_login(staff)
+            url = f"/admin/webhooks/webhook/{webhook.pk}/change/"
+            r = self.client.get(url)
+            self.assertEqual(r.status_code, 200)
+            self.assertNotContains(r, secret)
+            r = self.client.post(url, {"name": "Renamed", "url": receiver.url(), "events": ["orgs"], "enabled": "on"})
+            self.assertEqual(r.status_code, 302, r.content)
+            self.assertEqual(Webhook.objects.get().name, "Renamed")
+            self.assertTrue(AuditEvent.objects.filter(table_name="webhooks", operation="UPDATE").exists())
+            with override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=False):
+                r = self.client.post(url, {"name": "Renamed", "url": "http://127.0.0.1/x", "events": ["orgs"]})
+            self.assertContains(r, "Not saved: The webhook URL must use https.")
+            self.assertEqual(Webhook.objects.get().url, receiver.url())
+        self.assertEqual(self.client.get("/admin/webhooks/delivery/").status_code, 200)
+        self.assertEqual(self.client.get("/admin/organizations/email/").status_code, 200)

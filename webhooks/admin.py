@@ -17,18 +17,22 @@ from webhooks import services, transport
 from webhooks.models import Delivery, Webhook
 
 
+EDITABLE = ("name", "url", "events", "enabled")
+
+
 class WebhookForm(ServiceForm):
+    url = forms.CharField(label=_("URL"), max_length=2000)  # checked by the service (the SSRF guard)
     events = forms.MultipleChoiceField(
         choices=[(t, t) for t in Webhook.EVENT_TABLES], widget=forms.CheckboxSelectMultiple, label=_("events")
     )
 
     class Meta:
         model = Webhook
-        fields = ("name", "url", "events", "enabled")
+        fields = EDITABLE
 
     def apply(self) -> Model | None:
         webhook = Webhook.objects.get(pk=self.instance.pk)
-        changes = {field: self.cleaned_data[field] for field in self.Meta.fields}
+        changes = {field: self.cleaned_data[field] for field in EDITABLE}
         saved, _secret = services.webhook_update(
             actor=self.actor, org=webhook.organization, webhook=webhook, changes=changes
         )

@@ -159,7 +159,12 @@ def attempt_test(delivery: Delivery) -> transport.Result:
 def disable(webhook: Webhook, reason: str) -> None:
     """Turn a failing webhook off, say why (audited, actor: system), and tell the organization."""
     with transaction.atomic():
-        webhook = Webhook.objects.select_for_update().select_related("organization", "created_by").get(pk=webhook.pk)
+        # Only the webhook row is locked: PostgreSQL cannot lock the nullable side of the joins.
+        webhook = (
+            Webhook.objects.select_for_update(of=("self",))
+            .select_related("organization", "created_by")
+            .get(pk=webhook.pk)
+        )
         if not webhook.enabled:
             return
         from webhooks.services import webhook_snapshot  # services builds on this module
