@@ -16,7 +16,6 @@ from organizations.admin import ServiceAdminMixin, ServiceForm, pretty_json, sta
 from webhooks import services, transport
 from webhooks.models import Delivery, Webhook
 
-
 EDITABLE = ("name", "url", "events", "enabled")
 
 
