@@ -94,9 +94,18 @@ class QueuedEmailBackend(BaseEmailBackend):
     """An email backend that queues: `send_mail()` returns at once, the worker sends."""
 
     def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
+        queued = 0
         for message in email_messages:
-            queue_message(message)
-        return len(email_messages)
+            try:
+                queue_message(message)
+            except Exception:
+                # mail_admins() reports errors with fail_silently: the database may be what failed.
+                if not self.fail_silently:
+                    raise
+                logger.exception("Could not queue an email")
+            else:
+                queued += 1
+        return queued
 
 
 def _claim(email_id: int) -> Email | None:

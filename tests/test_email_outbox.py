@@ -127,3 +127,22 @@ class InRequestTestCase(ApiTestCase):
         )
         self.assertEqual(message.alternatives[0][0], "<p>Text</p>")
         self.assertEqual(message.extra_headers["X-Tag"], "t")
+
+
+class QueuedBackendTestCase(ApiTestCase):
+    def test_fail_silently_is_honoured_when_the_database_refuses(self) -> None:
+        from unittest import mock
+
+        from django.core.mail import EmailMessage
+
+        backend = emails.QueuedEmailBackend(fail_silently=True)
+        with (
+            mock.patch.object(emails, "queue_message", side_effect=RuntimeError("database down")),
+            self.assertLogs("organizations.emails", "ERROR"),
+        ):
+            self.assertEqual(backend.send_messages([EmailMessage("s", "b", to=["a@example.org"])]), 0)
+        with (
+            mock.patch.object(emails, "queue_message", side_effect=RuntimeError("database down")),
+            self.assertRaises(RuntimeError),
+        ):
+            emails.QueuedEmailBackend().send_messages([EmailMessage("s", "b", to=["a@example.org"])])
