@@ -167,9 +167,7 @@ def disable(webhook: Webhook, reason: str) -> None:
         )
         if not webhook.enabled:
             return
-        from webhooks.services import webhook_snapshot  # services builds on this module
-
-        before = webhook_snapshot(webhook)
+        before = webhook.snapshot()
         webhook.enabled, webhook.disabled_reason = False, reason
         webhook.save(update_fields=["enabled", "disabled_reason", "updated_at"])
         org = webhook.organization
@@ -177,7 +175,7 @@ def disable(webhook: Webhook, reason: str) -> None:
             return  # its organization is gone: nobody to tell
         audit.record(
             None, org_id=org.id, table=AuditEvent.Table.WEBHOOKS, record_id=webhook.pk, operation="UPDATE",
-            old=before, new=webhook_snapshot(webhook),
+            old=before, new=webhook.snapshot(),
         )  # fmt: skip
         _notify_disabled(webhook, reason)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -55,6 +56,18 @@ class Webhook(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the audit log keeps of a webhook: everything but its secrets."""
+        return {
+            "id": str(self.pk),
+            "name": self.name,
+            "url": self.url,
+            "events": list(self.events),
+            "enabled": self.enabled,
+            "disabled_reason": self.disabled_reason,
+            "created_by": str(self.created_by_id) if self.created_by_id else None,
+        }
 
     def signing_secrets(self, now: datetime | None = None) -> list[str]:
         """The current secret, then the previous one while its grace period lasts."""

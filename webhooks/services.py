@@ -30,19 +30,6 @@ Table = AuditEvent.Table
 Op = AuditEvent.Operation
 
 
-def webhook_snapshot(webhook: Webhook) -> audit.Snapshot:
-    """What the audit log keeps of a webhook: everything but its secrets."""
-    return {
-        "id": str(webhook.pk),
-        "name": webhook.name,
-        "url": webhook.url,
-        "events": list(webhook.events),
-        "enabled": webhook.enabled,
-        "disabled_reason": webhook.disabled_reason,
-        "created_by": str(webhook.created_by_id) if webhook.created_by_id else None,
-    }
-
-
 def clean_events(events: Any) -> list[str]:
     """A non-empty list of subscribable table names, each once, in the order given."""
     if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
@@ -92,7 +79,7 @@ def webhook_create(
         )  # fmt: skip
         audit.record(
             actor, org_id=org.id, table=Table.WEBHOOKS, record_id=webhook.pk, operation=Op.INSERT,
-            new=webhook_snapshot(webhook),
+            new=webhook.snapshot(),
         )  # fmt: skip
     logger.info("Webhook %s created in %s, to %s", webhook.pk, org.id, transport.host_of(url))
     return webhook, webhook.secret
@@ -114,7 +101,7 @@ def webhook_update(
         webhook = Webhook.objects.select_for_update().filter(pk=webhook.pk, organization=org).first()
         if webhook is None:
             raise WebhookNotFound()
-        before = webhook_snapshot(webhook)
+        before = webhook.snapshot()
         for field in WEBHOOK_EDITABLE_FIELDS & set(changes):
             setattr(webhook, field, changes[field])
         if changes.get("enabled"):
@@ -123,7 +110,7 @@ def webhook_update(
             webhook.previous_secret = webhook.secret
             webhook.previous_secret_expires_at = timezone.now() + timedelta(hours=settings.WEBHOOK_SECRET_GRACE_HOURS)
             webhook.secret = secret = signing.new_secret()
-        after = webhook_snapshot(webhook)
+        after = webhook.snapshot()
         if after != before or rotate_secret:
             webhook.save()
             audit.record(
@@ -139,7 +126,7 @@ def webhook_delete(*, actor: Principal, org: Organization, webhook: Webhook) -> 
     with transaction.atomic():
         audit.record(
             actor, org_id=org.id, table=Table.WEBHOOKS, record_id=webhook.pk, operation=Op.DELETE,
-            old=webhook_snapshot(webhook),
+            old=webhook.snapshot(),
         )  # fmt: skip
         webhook.delete()
 
@@ -214,4 +201,9 @@ def deliveries_for_events(events: Sequence[AuditEvent]) -> None:
     if rows:
         Delivery.objects.bulk_create(rows)
         deliver, ids = sending.deliver_task(), [str(row.pk) for row in rows]
-        transaction.on_commit(lambda: [queue.enqueue(deliver, pk) for pk in ids])
+
+        def queue_them() -> None:
+            for pk in ids:
+                queue.enqueue(deliver, pk)
+
+        transaction.on_commit(queue_them)
