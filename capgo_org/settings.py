@@ -237,8 +237,9 @@ PERIODIC_TASKS = {
 # lifts that for development and tests only: loopback, private addresses, IP literals and http.
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 # The DNS server that resolves receivers' names, "host" or "host:port"; empty: the system's.
-# Under test, a closed loopback port: no test may ask the machine's resolver by accident.
-DNS_RESOLVER = env.str("DNS_RESOLVER", default="127.0.0.1:9" if TESTING else "")
+# Under test, "none" (no name resolves): a test that needs DNS runs its own server (tests/dns_server.py),
+# and none asks the machine's resolver by accident.
+DNS_RESOLVER = env.str("DNS_RESOLVER", default="none" if TESTING else "")
 DNS_TIMEOUT_SECONDS = env.float("DNS_TIMEOUT_SECONDS", default=1.0 if TESTING else 3.0)
 # A CA bundle to trust for receivers instead of the system's (a private CA; the tests' own).
 WEBHOOK_CA_FILE = env.str("WEBHOOK_CA_FILE", default="")

@@ -71,7 +71,7 @@ def webhook_create(
 ) -> tuple[Webhook, str]:
     """Create a webhook. Returns it and its secret, which is never shown again."""
     events = clean_events(events)
-    transport.check_url(url)
+    transport.check_webhook_url(url)
     with transaction.atomic():
         webhook = Webhook.objects.create(
             organization=org, name=name, url=url, events=events, enabled=enabled, secret=signing.new_secret(),
@@ -95,7 +95,7 @@ def webhook_update(
     if "events" in changes:
         changes["events"] = clean_events(changes["events"])
     if "url" in changes and changes["url"] != webhook.url:
-        transport.check_url(changes["url"])
+        transport.check_webhook_url(changes["url"])
     secret = None
     with transaction.atomic():
         webhook = Webhook.objects.select_for_update().filter(pk=webhook.pk, organization=org).first()

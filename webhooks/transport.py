@@ -40,6 +40,10 @@ PREVIEW_BYTES = 10_000
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 
 
+class Unresolved(InvalidUrl):
+    """The host name has no address (NXDOMAIN, no A or AAAA, or the DNS did not answer)."""
+
+
 @dataclass(frozen=True)
 class Target:
     """A checked URL: where to connect (`addresses`, each checked) and what to call the host."""
@@ -115,6 +119,8 @@ def resolve(host: str) -> list[str]:
     """Every A and AAAA address of `host` (IPv4 first). Raises InvalidUrl when there is none."""
     if host == "localhost" or host.endswith(".localhost"):
         return ["127.0.0.1", "::1"]  # RFC 6761: never asked of DNS
+    if settings.DNS_RESOLVER == "none":
+        raise Unresolved(_("The webhook URL's host name could not be resolved. Try again later."))
     resolver = _resolver()
     addresses: list[str] = []
     failed = False
@@ -129,8 +135,8 @@ def resolve(host: str) -> list[str]:
         addresses += [record.to_text() for record in answer]
     if not addresses:
         if failed:
-            raise InvalidUrl(_("The webhook URL's host name could not be resolved. Try again later."))
-        raise InvalidUrl(_("The webhook URL's host name does not resolve."))
+            raise Unresolved(_("The webhook URL's host name could not be resolved. Try again later."))
+        raise Unresolved(_("The webhook URL's host name does not resolve."))
     return addresses
 
 
@@ -163,6 +169,16 @@ def check_url(url: str) -> Target:
         raise InvalidUrl(_("The webhook URL must point to a public host."))
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return Target(scheme, host, port or (443 if scheme == "https" else 80), path, tuple(addresses))
+
+
+def check_webhook_url(url: str) -> None:
+    """The check when a webhook is saved: `check_url`, except that a name that does not resolve (yet,
+    or the DNS is down) is accepted. Nothing is reached through it until a delivery's own check
+    resolves it to public addresses only."""
+    try:
+        check_url(url)
+    except Unresolved:
+        return
 
 
 def host_of(url: str) -> str:
