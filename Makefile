@@ -49,12 +49,16 @@ local: install
 # The embedded default as production runs it: DEBUG off, gunicorn, whitenoise.
 run: local
 	$(BIN)/python manage.py collectstatic --noinput -v 0
-	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
-	$(BIN)/gunicorn capgo_org.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --access-logfile - --capture-output
+	@echo "Serving on http://127.0.0.1:$(PORT)/ with a background worker (Ctrl-C stops both)"
+	$(BIN)/python bin/together.py \
+		-- $(BIN)/gunicorn capgo_org.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --access-logfile - --capture-output \
+		-- $(BIN)/python manage.py worker
 
 # Development: Django's server, DEBUG on (debug pages, code reloaded on change).
 dev: local
-	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	DEBUG=true $(BIN)/python bin/together.py \
+		-- $(BIN)/python manage.py runserver 127.0.0.1:$(PORT) \
+		-- $(BIN)/python manage.py worker
 # --------------------------------------------------------------------------------------------
 
 checks: install-test

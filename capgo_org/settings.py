@@ -66,6 +66,9 @@ INSTALLED_APPS = [
     "allauth.usersessions",
     "organizations",
     "accounts",
+    "django_tasks",
+    "django_tasks_db",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -248,6 +251,11 @@ if AWS_STORAGE_BUCKET_NAME:
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="capgo-org <noreply@localhost>")
+# Mail leaves the request: send_mail() and organizations.emails.queue_email() store the message
+# and a task sends it through EMAIL_DELIVERY_BACKEND, the backend that EMAIL_URL names.
+EMAIL_DELIVERY_BACKEND = "django.core.mail.backends.locmem.EmailBackend" if TESTING else EMAIL_CONFIG["EMAIL_BACKEND"]
+EMAIL_BACKEND = "organizations.emails.QueuedEmailBackend"
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 
 # --- Request bodies: a limit on every route, checked before anything reads the body ---------
 # (organizations/middleware.py): the API's 1 MiB, and elsewhere room for one 2 MB logo or avatar
@@ -302,6 +310,51 @@ API_KEYS_PER_USER = env.int("API_KEYS_PER_USER", default=1_000_000 if TESTING el
 API_KEY_LAST_USED_RESOLUTION = 60
 INVITATION_TTL_DAYS = 7
 
+# Background work (issue 13) ---------------------------------------------------------------
+# Tasks use Django 6's django.tasks API (the django-tasks backport). TASKS_BACKEND picks the engine:
+# "database" (default: the tasks live in DATABASE_URL, run by `manage.py worker`), "rq" (Redis at
+# TASKS_REDIS_URL, default REDIS_URL), or "immediate" (run inside the caller; the test default).
+# Work that must not be lost is a row of its own (an email, a webhook delivery); a task only
+# wakes a worker for it, and the periodic sweep re-queues whatever a crash left behind.
+TASKS_BACKEND = env.str("TASKS_BACKEND", default="immediate" if TESTING else "database")
+_TASK_BACKENDS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "rq": "django_tasks_rq.RQBackend",
+    "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+}
+TASKS = {"default": {"BACKEND": _TASK_BACKENDS[TASKS_BACKEND], "QUEUES": ["default"]}}
+_RQ_DEFAULT = env.str("TEST_REDIS_URL", default="") if TESTING else REDIS_URL
+RQ_QUEUES = {"default": {"URL": env.str("TASKS_REDIS_URL", default=_RQ_DEFAULT or "redis://127.0.0.1:6379/0")}}
+# RQ's workers must run jobs through django-tasks' shim (`manage.py rqworker` reads this).
+RQ = {"JOB_CLASS": "django_tasks_rq.Job"}
+if TASKS_BACKEND == "rq":
+    INSTALLED_APPS.append("django_rq")
+# What `manage.py worker` enqueues, and how often (seconds). Each run is idempotent, so several
+# workers scheduling them, or a restart running them early, does no harm.
+PERIODIC_TASKS = {
+    "organizations.tasks.sweep_emails": 60,
+    "webhooks.tasks.sweep_deliveries": 60,
+    "webhooks.tasks.cleanup": 3600,
+    "organizations.tasks.prune_task_results": 3600,
+}
+
+# Webhooks: receivers must be public https hosts (the SSRF guard). WEBHOOK_ALLOW_PRIVATE_URLS=true
+# lifts that for development and tests only: loopback, private addresses, IP literals and http.
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+# The DNS server that resolves receivers' names, "host" or "host:port"; empty: the system's.
+# Under test, "none" (no name resolves): a test that needs DNS runs its own server (tests/dns_server.py),
+# and none asks the machine's resolver by accident.
+DNS_RESOLVER = env.str("DNS_RESOLVER", default="none" if TESTING else "")
+DNS_TIMEOUT_SECONDS = env.float("DNS_TIMEOUT_SECONDS", default=1.0 if TESTING else 3.0)
+# A CA bundle to trust for receivers instead of the system's (a private CA; the tests' own).
+WEBHOOK_CA_FILE = env.str("WEBHOOK_CA_FILE", default="")
+WEBHOOK_TIMEOUT_SECONDS = 20
+# How long a worker holds a delivery it is sending; past it, another worker may take it over
+# (the first one died). Must exceed the timeout.
+WEBHOOK_CLAIM_SECONDS = env.int("WEBHOOK_CLAIM_SECONDS", default=60)
+WEBHOOK_SECRET_GRACE_HOURS = 24
+WEBHOOK_RETENTION_DAYS = 30
+
 # Security headers. Production is HTTPS unless the operator says otherwise: with only DEBUG off,
 # a SECRET_KEY and ALLOWED_HOSTS, `check --deploy` is clean. Serving plain HTTP is the explicit
 # HTTPS=false (make run's .env says so for the local default; the test suite speaks plain HTTP).
@@ -348,7 +401,7 @@ CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 if CORS_ALLOWED_ORIGINS:
     INSTALLED_APPS.append("corsheaders")
     MIDDLEWARE.insert(0, "corsheaders.middleware.CorsMiddleware")
-    CORS_URLS_REGEX = r"^/(?:organization|apikey)(?:/.*)?$"
+    CORS_URLS_REGEX = r"^/(?:organization|apikey|webhooks)(?:/.*)?$"
     CORS_ALLOW_HEADERS = ["authorization", "capgkey", "x-api-key", "content-type"]
     CORS_EXPOSE_HEADERS = ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"]
     CORS_ALLOW_METHODS = ["GET", "POST", "PUT", "DELETE", "OPTIONS"]

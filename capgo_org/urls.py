@@ -14,6 +14,7 @@ urlpatterns = [
     re_path(r"^healthz/?$", health.healthz, name="healthz"),
     re_path(r"^readyz/?$", health.readyz, name="readyz"),
     path("", include("organizations.api.urls")),
+    path("", include("webhooks.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     # Staff log in through the site's login (with its two-factor step and rate limits).
@@ -24,8 +25,9 @@ urlpatterns = [
     # Django's set_language, which also saves a logged-in user's choice (User.language).
     path("i18n/setlang/", page_views.set_language, name="set_language"),
     path("", include("organizations.urls")),
+    path("", include("webhooks.urls")),
     # Anything else under the API prefixes is a JSON 404, not a page.
-    re_path(r"^(?:organization|apikey)(?:/.*)?$", not_found_view),
+    re_path(r"^(?:organization|apikey|webhooks)(?:/.*)?$", not_found_view),
 ]
 
 handler404 = "organizations.views.not_found"

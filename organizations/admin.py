@@ -31,10 +31,10 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.verification import mark_verified
-from organizations import api_keys, services
+from organizations import api_keys, emails, services
 from organizations.exceptions import InsufficientRole, InvitationNotFound, ServiceError
 from organizations.forms import HttpsUrlField, WebsiteField
-from organizations.models import ApiKey, AuditEvent, Invitation, Membership, Organization, User
+from organizations.models import ApiKey, AuditEvent, Email, Invitation, Membership, Organization, User
 from organizations.roles import Principal, Role
 from organizations.security import policy_errors
 
@@ -668,3 +668,37 @@ class UserAdmin(ServiceAdminMixin, DjangoUserAdmin):
         if obj.is_staff and not request.user.is_superuser:  # the bulk action asks no per-object permission
             raise InsufficientRole(_("Only a superuser can delete a staff account."))
         services.user_delete(actor=staff_actor(request), user=obj)
+
+
+# Emails (issue 13) -----------------------------------------------------------------------
+
+
+@admin.register(Email)
+class EmailAdmin(admin.ModelAdmin):
+    """The outgoing emails: read-only; a failed one can be queued again."""
+
+    list_display = ("created_at", "subject", "recipients", "status", "attempts", "sent_at")
+    list_filter = ("status", "created_at")
+    search_fields = ("subject",)
+    show_full_result_count = False
+    fields = ("created_at", "from_email", "to", "cc", "bcc", "subject", "status", "attempts", "next_attempt_at",
+              "last_error", "sent_at")  # fmt: skip
+    readonly_fields = fields
+    actions = ("send_again",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("to"))
+    def recipients(self, email: Email) -> str:
+        return ", ".join(email.to)
+
+    @admin.action(description=_("Send the selected failed emails again"))
+    def send_again(self, request: HttpRequest, queryset: QuerySet[Email]) -> None:
+        failed = list(queryset.filter(status=Email.Status.FAILED))
+        for email in failed:
+            emails.resend(email)
+        messages.success(request, _("%(count)d emails queued again.") % {"count": len(failed)})

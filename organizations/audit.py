@@ -2,11 +2,13 @@
 
 Snapshots hold what an administrator needs to see, never a secret, a hash or password data.
 Services call `record` inside their transaction, so the event and the change commit together.
+Each event is then handed to the subscribers (the webhooks app writes its outbox there), still
+inside that transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -125,4 +127,30 @@ def event(actor: Principal | None, **kwargs: Any) -> AuditEvent:
 
 def record(actor: Principal | None, **kwargs: Any) -> AuditEvent:
     """Write one audit event. Call inside the transaction of the change it describes."""
-    return AuditEvent.objects.create(**_fields(actor, **kwargs))
+    created = AuditEvent.objects.create(**_fields(actor, **kwargs))
+    _publish([created])
+    return created
+
+
+def record_many(events: list[AuditEvent]) -> list[AuditEvent]:
+    """Write events made by `event` in one statement (organization_delete), like `record`."""
+    created = AuditEvent.objects.bulk_create(events)
+    _publish(created)
+    return created
+
+
+# Subscribers (issue 13) ------------------------------------------------------------------
+
+Subscriber = Callable[[Sequence[AuditEvent]], None]
+_subscribers: list[Subscriber] = []
+
+
+def subscribe(subscriber: Subscriber) -> None:
+    """Call `subscriber(events)` in the transaction of every write of events (apps subscribe in ready())."""
+    if subscriber not in _subscribers:
+        _subscribers.append(subscriber)
+
+
+def _publish(events: Sequence[AuditEvent]) -> None:
+    for subscriber in _subscribers:
+        subscriber(events)

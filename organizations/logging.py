@@ -18,6 +18,8 @@ REDACTED = "[redacted]"
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # An API key: keep the non-secret lookup part, which identifies the key in lists.
     (re.compile(r"(capgo_[a-z0-9]{8}_)[A-Za-z0-9_-]{20,}"), rf"\g<1>{REDACTED}"),
+    # A webhook signing secret: keep the prefix, which says what was there.
+    (re.compile(r"(whsec_)[A-Za-z0-9+/=]{16,}"), rf"\g<1>{REDACTED}"),
     # SHA-256 hex digests (API keys, invitation tokens).
     (re.compile(r"(?<![0-9A-Fa-f])[0-9a-f]{64}(?![0-9A-Fa-f])"), REDACTED),
     # Django password hashes: algorithm$...$...

@@ -12,7 +12,7 @@ from django.shortcuts import render
 
 from organizations.api.errors import error_response
 
-API_PREFIXES = ("/organization", "/apikey")
+API_PREFIXES = ("/organization", "/apikey", "/webhooks")
 
 
 def is_api_path(path: str) -> bool:

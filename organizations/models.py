@@ -265,6 +265,7 @@ class AuditEvent(models.Model):
         ORGS = "orgs"
         ORG_USERS = "org_users"
         APIKEYS = "apikeys"
+        WEBHOOKS = "webhooks"
 
     class Operation(models.TextChoices):
         INSERT = "INSERT"
@@ -338,3 +339,43 @@ class CacheEntry(models.Model):
 
     def __str__(self) -> str:
         return self.cache_key
+
+
+class Email(models.Model):
+    """An outgoing email, written with the change that caused it and sent by a task (organizations.emails).
+
+    The body is erased once sent: an invitation or a password reset carries a secret link.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    from_email = models.CharField(max_length=320)
+    to = models.JSONField(default=list)
+    cc = models.JSONField(default=list, blank=True)
+    bcc = models.JSONField(default=list, blank=True)
+    reply_to = models.JSONField(default=list, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    subject = models.TextField()
+    body = models.TextField(blank=True)
+    html = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    # A worker holds the row until then; past it, another may take the email (its worker died).
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("email")
+        verbose_name_plural = _("emails")
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="email_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} → {', '.join(self.to)}"

@@ -76,6 +76,8 @@ class Action(Enum):
     MANAGE_SUPER_ADMINS = ("manage_super_admins", Role.SUPER_ADMIN, True)  # grant, change or remove one
     READ_AUDIT = ("read_audit", Role.ADMIN, False)
     LEAVE = ("leave", Role.READ, True)
+    READ_WEBHOOKS = ("read_webhooks", Role.ADMIN, False)  # webhooks and their deliveries
+    MANAGE_WEBHOOKS = ("manage_webhooks", Role.ADMIN, True)  # create, change, delete, test, retry
     CREATE_ORG = ("create_org", None, True)  # no organization involved yet
     MANAGE_API_KEYS = ("manage_api_keys", None, True)
 

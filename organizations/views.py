@@ -154,6 +154,7 @@ def _org_context(principal: Principal, org: Organization, role: str, **extra: An
         "can_delete": can(principal, Action.DELETE_ORG, role),
         "can_audit": can(principal, Action.READ_AUDIT, role),
         "can_manage_members": can(principal, Action.MANAGE_MEMBERS, role),
+        "can_webhooks": can(principal, Action.READ_WEBHOOKS, role),
         **extra,
     }
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from organizations import services
 from organizations.exceptions import MemberNotFound
-from organizations.models import AuditEvent, Invitation, Membership, Organization, User
+from organizations.models import AuditEvent, Email, Invitation, Membership, Organization, User
 from organizations.roles import Principal, Role
 from tests.base import ApiTestCase, add_member, make_key, make_user
 
@@ -258,12 +258,14 @@ class MemberInviteTestCase(MembersTestCase):
 
     def test_a_failing_mail_server_does_not_undo_the_invitation(self) -> None:
         with (
-            override_settings(EMAIL_BACKEND="tests.test_api_members.BrokenEmailBackend"),
-            self.assertLogs(level="ERROR"),  # logged, not raised: the invitation is committed
+            override_settings(EMAIL_DELIVERY_BACKEND="tests.test_api_members.BrokenEmailBackend"),
+            self.assertLogs("organizations.emails", level="WARNING"),  # logged, not raised; retried later
         ):
             r = self.post_and_send({"orgId": self.org.id, "email": "new@example.org", "role": "read"}, self.key["all"])
         self.assertEqual(r.status_code, 200, r.content)
         self.assertTrue(Invitation.objects.filter(email="new@example.org", status="pending").exists())
+        email = Email.objects.get()
+        self.assertEqual((email.status, email.attempts), (Email.Status.PENDING, 1))
 
     def test_inviting_again_resends_with_a_fresh_expiry_and_a_new_link(self) -> None:
         data = {"orgId": self.org.id, "email": "new@example.org", "role": "read"}

@@ -37,9 +37,9 @@ class InjectedFault(Exception):
 
 
 @contextmanager
-def audit_fails_on_call(n: int) -> Iterator[None]:
-    """audit.record works n-1 times, then raises: a failure after some of a write's rows are written."""
-    real = audit.record
+def audit_fails_on_call(n: int, function: str = "record") -> Iterator[None]:
+    """audit.record (or record_many) works n-1 times, then raises: a failure after some of a write's rows."""
+    real = getattr(audit, function)
     calls = 0
 
     def record(*args: Any, **kwargs: Any) -> AuditEvent:
@@ -49,7 +49,7 @@ def audit_fails_on_call(n: int) -> Iterator[None]:
             raise InjectedFault("injected failure")
         return real(*args, **kwargs)
 
-    with mock.patch.object(audit, "record", side_effect=record):
+    with mock.patch.object(audit, function, side_effect=record):
         yield
     assert calls >= n, f"the write made only {calls} audit calls; the fault was never injected"
 
@@ -72,9 +72,10 @@ class AtomicWritesTestCase(ApiTestCase):
         self.assertEqual(request().status_code, ok)
 
     def test_organization_create_is_all_or_nothing(self) -> None:
-        # The organization and its first membership are written; the second audit event fails.
+        # The organization and its first membership are written; then their audit events fail.
         self.assertAllOrNothing(
-            lambda: audit_fails_on_call(2), lambda: self.post("/organization/", {"name": "New"}, key=self.key["all"]),
+            lambda: audit_fails_on_call(1, "record_many"),
+            lambda: self.post("/organization/", {"name": "New"}, key=self.key["all"]),
             ok=201,
         )  # fmt: skip
 
@@ -107,6 +108,18 @@ class AtomicWritesTestCase(ApiTestCase):
         invite = {"orgId": self.org.id, "email": "new@example.org", "role": "write"}
         self.assertAllOrNothing(
             lambda: audit_fails_on_call(1), lambda: self.post("/organization/members/", invite, key=self.key["all"])
+        )
+
+    def test_a_change_does_not_commit_without_its_webhook_deliveries(self) -> None:
+        # The outbox is part of the change: a failing delivery insert undoes the invitation too.
+        from webhooks.models import Delivery, Webhook
+
+        Webhook.objects.create(organization=self.org, name="Hook", url="https://hooks.example/", events=["org_users"],
+                               secret="whsec_" + "A" * 43 + "=")  # fmt: skip
+        invite = {"orgId": self.org.id, "email": "new@example.org", "role": "write"}
+        self.assertAllOrNothing(
+            lambda: mock.patch.object(type(Delivery.objects), "bulk_create", side_effect=InjectedFault("injected")),
+            lambda: self.post("/organization/members/", invite, key=self.key["all"]),
         )
 
     def test_a_resent_invitation_is_all_or_nothing(self) -> None:

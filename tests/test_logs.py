@@ -182,7 +182,7 @@ class LinkTokensTestCase(SimpleTestCase):
         prepare_database(url)
         [(_id, key)] = create_keys(url, ["owner@example.org"])
         outbox = tmp / "mail"
-        env = server_env(url, EMAIL_URL=f"filemail:///{outbox}")
+        env = server_env(url, EMAIL_URL=f"filemail:///{outbox}", TASKS_BACKEND="immediate")  # sent at once
         default_access_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
         with Gunicorn(env, workers=1, access_format=default_access_format) as server:
             org = call(server.port, "POST", "/organization/", key=key, body={"name": "Links"}).json()["id"]

@@ -28,6 +28,8 @@ from capgo_org.wsgi import application
 from organizations import services
 from organizations.roles import Principal, Role
 from tests.base import add_member, make_key, make_user
+from tests.dns_server import DnsServer
+from webhooks.models import Delivery, Webhook
 
 # 15 keeps `make test` fast; FUZZ_MAX_EXAMPLES=200 for a deeper run.
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "15"))
@@ -71,11 +73,18 @@ def fresh_cast() -> dict[str, Any]:
     add_member(org, member, Role.READ)
     services.member_invite(actor=Principal(owner), org=org, email=f"invited{n}@example.org", role=Role.WRITE)
     spare, _plaintext = make_key(owner, name="spare")
+    # Its host does not resolve (the fuzz DNS server knows no name): a test ping fails quickly.
+    webhook = Webhook.objects.create(organization=org, name="Fuzzed", url="https://hooks.invalid/x", events=["orgs"],
+                                     secret="whsec_" + "A" * 43 + "=")  # fmt: skip
+    delivery = Delivery.objects.create(webhook=webhook, event_type="orgs.UPDATE", event_id=f"e{n}", payload={},
+                                       status="failed")  # fmt: skip
     return {
         "key": make_key(owner, name="fuzzer")[1],
         "orgId": org.id,
         "email": member.email,
         "key_id": str(spare.pk),
+        "webhookId": str(webhook.pk),
+        "deliveryId": str(delivery.pk),
     }
 
 
@@ -83,13 +92,21 @@ def use_real_ids(case: schemathesis.Case, cast: dict[str, Any]) -> None:
     for container in (case.query, case.body if isinstance(case.body, dict) else None):
         if container is None:
             continue
-        for name in ("orgId", "email"):
+        for name in ("orgId", "email", "webhookId", "deliveryId"):
             if name in container:
                 container[name] = cast[name]
         if isinstance(container.get("limited_to_orgs"), list):
             container["limited_to_orgs"] = [cast["orgId"]]
     if case.path_parameters and "key_id" in case.path_parameters:
         case.path_parameters["key_id"] = cast["key_id"]
+
+
+@pytest.fixture(autouse=True)
+def _dns_server(settings: Any) -> Any:
+    """Generated webhook URLs are resolved by a DNS server here, which knows no name."""
+    with DnsServer() as dns:
+        settings.DNS_RESOLVER = dns.address
+        yield
 
 
 @pytest.mark.usefixtures("transactional_db")

@@ -283,7 +283,7 @@ audit_get = {
     "summary": "Read the audit log (admin or higher)",
     "parameters": [
         ORG_ID,
-        _q("tableName", {"type": "string", "enum": ["orgs", "org_users", "apikeys"]}),
+        _q("tableName", {"type": "string", "enum": ["orgs", "org_users", "apikeys", "webhooks"]}),
         _q("operation", {"type": "string", "enum": ["INSERT", "UPDATE", "DELETE"]}),
         *PAGE,
     ],

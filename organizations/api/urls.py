@@ -16,35 +16,8 @@ named by their path, as DRF routes a resource by default.
 
 from __future__ import annotations
 
-from rest_framework.routers import DynamicRoute, Route, SimpleRouter
-
 from organizations.api import views
-
-
-class SlashOptionalRouter(SimpleRouter):
-    """DRF's router, each route matching with or without the trailing slash: no redirect, so a POST works."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.trailing_slash = "/?"  # SimpleRouter(trailing_slash=...) only knows "/" or ""
-
-
-class CollectionRouter(SlashOptionalRouter):
-    """Resources named by parameters, not by path: the collection URL takes every method, plus @actions."""
-
-    routes = [
-        Route(
-            url=r"^{prefix}{trailing_slash}$",
-            mapping={"get": "list", "post": "create", "put": "update", "delete": "destroy"},
-            name="{basename}",
-            detail=False,
-            initkwargs={},
-        ),
-        DynamicRoute(
-            url=r"^{prefix}/{url_path}{trailing_slash}$", name="{basename}-{url_name}", detail=False, initkwargs={}
-        ),
-    ]
-
+from organizations.api.routers import CollectionRouter, SlashOptionalRouter
 
 collections = CollectionRouter()
 collections.register("organization", views.OrganizationViewSet, basename="api-organization")

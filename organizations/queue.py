@@ -1,0 +1,37 @@
+"""Handing work to the task queue.
+
+Work that must not be lost is a row of its own that says when it is due (an email, a webhook
+delivery). A task only wakes a worker for that row, so queueing may fail (Redis is down) or a
+queued task may be lost (its worker was killed) without losing the work: the periodic sweep
+finds due rows and queues them again, and each task first claims its row, so a row queued
+twice is still sent once at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django_tasks.base import Task
+
+logger = logging.getLogger("organizations.queue")
+
+
+def enqueue(task: Task, *args: Any, at: datetime | None = None) -> None:
+    """Queue `task(*args)`, not before `at` when given. Never raises: a failure is logged, the sweep catches up."""
+    if at is not None and at > timezone.now():
+        if not task.get_backend().supports_defer:
+            return  # the immediate backend: the sweep queues it once it is due
+        task = task.using(run_after=at)
+    try:
+        task.enqueue(*args)
+    except Exception:
+        logger.exception("Could not queue %s; the periodic sweep will queue it again", task.name)
+
+
+def enqueue_on_commit(task: Task, *args: Any, at: datetime | None = None) -> None:
+    """Queue after the current transaction commits (at once outside one); nothing if it rolls back."""
+    transaction.on_commit(lambda: enqueue(task, *args, at=at))

@@ -1,0 +1,42 @@
+"""The webhook form of the pages. The URL and events rules stay in the services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+from rest_framework.exceptions import ValidationError as DrfValidationError
+
+from webhooks.api.serializers import plain_name
+from webhooks.models import Webhook
+
+EVENT_LABELS = {
+    "orgs": _("Organization changes (orgs)"),
+    "org_users": _("Members and invitations (org_users)"),
+    "apikeys": _("API keys limited to this organization (apikeys)"),
+}
+
+
+def _plain_name(value: str) -> None:
+    try:
+        plain_name(value)
+    except DrfValidationError:
+        raise forms.ValidationError(_("A name cannot contain control characters."), code="invalid") from None
+
+
+class WebhookForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100, validators=[_plain_name])
+    url = forms.CharField(
+        label=_("URL"), max_length=2000, widget=forms.URLInput(attrs={"placeholder": "https://hooks.example.com/capgo"})
+    )
+    events = forms.MultipleChoiceField(
+        label=_("Events"),
+        choices=[(table, EVENT_LABELS[table]) for table in Webhook.EVENT_TABLES],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
+
+    @staticmethod
+    def initial_for(webhook: Webhook) -> dict[str, Any]:
+        return {"name": webhook.name, "url": webhook.url, "events": webhook.events, "enabled": webhook.enabled}
