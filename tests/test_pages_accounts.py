@@ -270,6 +270,21 @@ class PasswordResetTestCase(ApiTestCase):
         self.assertContains(review, ApiKey.objects.filter(user=self.alice).first().key_preview)
         self.assertEqual(mail.outbox[-1].to, ["alice@example.org"])  # the "your password was reset" notice
 
+    def test_a_reset_ends_every_session_the_account_had(self) -> None:
+        elsewhere = Client()
+        elsewhere.force_login(self.alice)
+        self.client.post(self.url, {"email": "alice@example.org"})
+        link = urlsplit(link_in(mail.outbox[0], "/accounts/password/reset/key/")).path
+        form = self.client.get(link, follow=True).redirect_chain[-1][0]
+        self.client.post(form, {"password1": "brand-new-secret-1", "password2": "brand-new-secret-1"})
+        self.assertRedirects(elsewhere.get("/orgs/"), "/accounts/login/?next=/orgs/")
+
+    def test_a_signup_link_is_built_from_site_url_whatever_the_host(self) -> None:
+        self.client.post(
+            "/accounts/signup/", {"email": "host@example.org", **SignupTestCase.form}, HTTP_HOST="localhost"
+        )
+        self.assertTrue(link_in(mail.outbox[0], "/accounts/confirm-email/").startswith(settings.SITE_URL + "/"))
+
     def test_an_unknown_address_gets_the_same_answer_and_no_email(self) -> None:
         r = self.client.post(self.url, {"email": "nobody@example.org"})
         self.assertRedirects(r, "/accounts/password/reset/done/", fetch_redirect_response=False)
