@@ -7,10 +7,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.adapter import DefaultMFAAdapter
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
+from accounts import crypto
 from organizations import ratelimit, services
 
 # Set when a password was reset: the next page after logging in is the API-key review.
@@ -87,3 +89,13 @@ def set_language_cookie(response: Any, language: str) -> None:
 def user_display(user: Any) -> str:
     """How allauth names a person in messages and emails (ACCOUNT_USER_DISPLAY)."""
     return user.name or user.email
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    """allauth.mfa's secrets (TOTP keys, recovery-code seeds) are stored encrypted (accounts.crypto)."""
+
+    def encrypt(self, text: str) -> str:
+        return crypto.encrypt(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return crypto.decrypt(encrypted_text)

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from allauth.mfa.models import Authenticator
+from django.conf import settings
 from django.test import Client
 
 from organizations.models import User
@@ -40,7 +41,10 @@ class TotpTestCase(ApiTestCase):
     def test_set_up_then_log_in_with_a_code_and_with_a_recovery_code(self) -> None:
         log_in(self.client, "rita@example.org")
         secret = set_up_totp(self.client)
-        self.assertTrue(Authenticator.objects.filter(user=self.rita, type=Authenticator.Type.TOTP).exists())
+        totp = Authenticator.objects.get(user=self.rita, type=Authenticator.Type.TOTP)
+        # Stored encrypted: a copy of the database alone does not give the second factor away.
+        self.assertTrue(totp.data["secret"].startswith("fernet:"))
+        self.assertNotIn(secret, str(Authenticator.objects.filter(user=self.rita).values_list("data", flat=True)))
         codes_page = self.client.get("/accounts/2fa/recovery-codes/").content.decode()
         recovery = re.search(r"<textarea[^>]*>\s*(\S+)", codes_page)[1]
         self.client.post("/accounts/logout/")
@@ -88,3 +92,17 @@ class TotpTestCase(ApiTestCase):
         r = self.client.post("/admin/login/?next=/admin/", {"username": "staff@example.org", "password": PASSWORD})
         self.assertEqual(r.status_code, 302)
         self.assertNotIn("_auth_user_id", self.client.session)
+
+
+class StoredSecretTestCase(ApiTestCase):
+    def test_a_rotated_secret_key_still_decrypts_and_a_foreign_one_does_not(self) -> None:
+        from django.test import override_settings
+
+        from accounts import crypto
+
+        stored = crypto.encrypt("JBSWY3DPEHPK3PXP")
+        with override_settings(SECRET_KEY="a-new-key-" + "x" * 40, SECRET_KEY_FALLBACKS=[settings.SECRET_KEY]):
+            self.assertEqual(crypto.decrypt(stored), "JBSWY3DPEHPK3PXP")
+        foreign = override_settings(SECRET_KEY="someone-elses-key-" + "y" * 40, SECRET_KEY_FALLBACKS=[])
+        with foreign, self.assertRaises(ValueError):
+            crypto.decrypt(stored)
