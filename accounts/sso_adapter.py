@@ -123,6 +123,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         email = _email_of(sociallogin)
         domain = policy.active_domain_for(email)
         if connection is None or not connection.enabled:
+            logger.warning("SSO login refused: the connection %s is not live", sociallogin.provider.app.provider_id)
             self._refuse(request, _("Single sign-on is not available for this organization any more."))
         if domain is None or domain.organization_id != connection.organization_id:
             logger.warning(
@@ -147,6 +148,26 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         if existing is not None:
             _claim(existing, email)
             sociallogin.connect(request, existing)
+
+    def on_authentication_error(
+        self,
+        request: HttpRequest,
+        provider: Any,
+        error: Any = None,
+        exception: Any = None,
+        extra_context: Any = None,
+    ) -> None:
+        """Why a return from an identity provider was refused (a bad signature, audience, expiry, state…)."""
+        reason = (extra_context or {}).get("saml_last_error_reason") or (str(exception) if exception else "")
+        if exception is not None and exception.__cause__ is not None:
+            reason += f" ({exception.__cause__})"  # PyJWT's reason: audience, expiry, signature
+        logger.warning(
+            "SSO sign-in through %s refused: %s %s %s",
+            getattr(provider.app, "provider_id", None) or provider.id,
+            error or "error",
+            type(exception).__name__ if exception else "",
+            reason[:300],
+        )
 
     def _refuse(self, request: HttpRequest, message: str) -> None:
         messages.error(request, message)

@@ -28,7 +28,9 @@ class ConnectionForm(ServiceForm):
     )  # fmt: skip
     default_role = forms.ChoiceField(choices=[(r, Role(r).label) for r in JOIN_ROLES], label=_("role of new members"))
     issuer_url = forms.URLField(label=_("issuer URL"), required=False, max_length=500, assume_scheme="https")
-    idp_metadata_url = forms.URLField(label=_("IdP metadata URL"), required=False, max_length=500, assume_scheme="https")
+    idp_metadata_url = forms.URLField(
+        label=_("IdP metadata URL"), required=False, max_length=500, assume_scheme="https"
+    )
 
     class Meta:
         model = Connection
