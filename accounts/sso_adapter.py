@@ -17,6 +17,7 @@ from allauth.account.models import EmailAddress
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialApp, SocialLogin
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest
 from django.shortcuts import redirect
@@ -38,10 +39,11 @@ SAML_ATTRIBUTES = {
         "urn:oid:0.9.2342.19200300.100.1.3",
         "urn:oid:1.2.840.113549.1.9.1",
         "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+        "urn:mace:dir:attribute-def:mail",
     ],
     "name": [
         "displayName", "name", "http://schemas.microsoft.com/identity/claims/displayname",
-        "urn:oid:2.16.840.1.113730.3.1.241",
+        "urn:oid:2.16.840.1.113730.3.1.241", "urn:mace:dir:attribute-def:displayName",
     ],
     "first_name": ["firstName", "givenName", "urn:oid:2.5.4.42", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname"],
     "last_name": ["lastName", "sn", "urn:oid:2.5.4.4", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname"],
@@ -84,6 +86,8 @@ def social_app(connection: Connection) -> SocialApp:
                 "want_assertion_signed": True,
                 "reject_idp_initiated_sso": True,
                 "reject_deprecated_algorithm": True,
+                # Development and tests only (SSO_ALLOW_PRIVATE_URLS): hosts such as localhost.
+                "allow_single_label_domains": settings.SSO_ALLOW_PRIVATE_URLS,
             },
         },
     )

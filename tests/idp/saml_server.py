@@ -31,6 +31,7 @@ from saml2.config import IdPConfig
 from saml2.metadata import create_metadata_string
 from saml2.saml import NAME_FORMAT_BASIC, NAMEID_FORMAT_EMAILADDRESS, NameID
 from saml2.server import Server
+from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 OTHER_SP = "https://other-sp.example/saml"
 PASSWORD_CONTEXT = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"
@@ -111,7 +112,7 @@ class Idp:
             response = self.server.create_authn_response(
                 identity, in_response_to=args["in_response_to"], destination=args["destination"],
                 sp_entity_id=audience, name_id=name_id, authn={"class_ref": PASSWORD_CONTEXT},
-                sign_assertion=signed, sign_response=signed,
+                sign_assertion=signed, sign_response=signed, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256,
             )  # fmt: skip
         finally:
             if when is not None:
