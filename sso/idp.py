@@ -32,8 +32,12 @@ TIMEOUT_SECONDS = 10
 MAX_DOCUMENT_BYTES = 1024 * 1024
 
 
-def check_url(url: str, label: str) -> None:
-    """Refuse a URL the server should not fetch: not https, an IP literal, or a private address."""
+def check_url(url: str, label: str, *, unresolved_ok: bool = False) -> None:
+    """Refuse a URL the server should not fetch: not https, an IP literal, or a private address.
+
+    With `unresolved_ok` (saving), a name that does not resolve yet passes: it is fetched only by the
+    test and by logins, and checked again each time the test fetches it.
+    """
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
@@ -54,7 +58,9 @@ def check_url(url: str, label: str) -> None:
     try:
         addresses = transport.resolve(host)
     except transport.InvalidUrl:
-        raise InvalidIdpUrl(_("The host name of %(label)s does not resolve.") % {"label": label}) from None
+        if unresolved_ok:
+            return
+        raise InvalidIdpUrl(_("%(label)s: its host name does not resolve.") % {"label": label}) from None
     if not all(transport.is_public(ipaddress.ip_address(a)) for a in addresses):
         raise InvalidIdpUrl(_("%(label)s must point to a public host.") % {"label": label})
 

@@ -74,13 +74,13 @@ def connection_save(
     if protocol == Connection.Protocol.OIDC:
         if not issuer_url or not client_id:
             raise Invalid(_("Enter the issuer URL and the client ID."))
-        idp.check_url(issuer_url, _("The issuer URL"))
+        idp.check_url(issuer_url, _("The issuer URL"), unresolved_ok=True)
         idp_metadata_url = idp_metadata_xml = ""
     elif protocol == Connection.Protocol.SAML:
         if bool(idp_metadata_url) == bool(idp_metadata_xml.strip()):
             raise Invalid(_("Enter the IdP metadata URL or paste its XML (one of them)."))
         if idp_metadata_url:
-            idp.check_url(idp_metadata_url, _("The IdP metadata URL"))
+            idp.check_url(idp_metadata_url, _("The IdP metadata URL"), unresolved_ok=True)
         issuer_url = client_id = ""
         client_secret = None
     else:
