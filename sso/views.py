@@ -50,10 +50,15 @@ def sso_login(request: HttpRequest) -> HttpResponse:
                 next_url = None
             extra = {"auth_params": {"login_hint": email}} if connection.protocol == Connection.Protocol.OIDC else {}
             try:
-                return provider.redirect(request, AuthProcess.LOGIN, next_url=next_url, **extra)
+                redirect_to_idp = provider.redirect(request, AuthProcess.LOGIN, next_url=next_url, **extra)
             except (requests.RequestException, KeyError, ValueError) as exc:
                 logger.warning("SSO login through %s could not start: %s", connection.pk, type(exc).__name__)
                 form.add_error(None, _("Your identity provider does not answer. Try again in a few minutes."))
+            else:
+                # Not a redirect: the CSP's form-action 'self' would stop a form's redirect to another origin.
+                # A page that moves on by itself (meta refresh) is a navigation, which it does not govern.
+                context = {"idp_url": redirect_to_idp["Location"], "org": domain.organization}
+                return render(request, "sso/redirect.html", context)
     return render(request, "sso/login.html", {"form": form}, status=400 if form.errors else 200)
 
 

@@ -335,7 +335,7 @@ class NoSecretInLogsTestCase(SsoTestCase):
     def test_secrets_codes_and_assertions_are_redacted(self) -> None:
         for line, secret in (
             (f"client_secret={SECRET}", SECRET),
-            (f"GET /accounts/oidc/sso-ab12/login/callback/?code=abcdefghijk123&state=XYZstate123", "abcdefghijk123"),
+            ("GET /accounts/oidc/sso-ab12/login/callback/?code=abcdefghijk123&state=XYZstate123", "abcdefghijk123"),
             ("SAMLResponse=PHNhbWxwOlJlc3BvbnNlIHhtbG5zOnNhbWxwPSJ1", "PHNhbWxwOlJlc3BvbnNl"),
             (f"token {crypto.encrypt(SECRET)}", crypto.encrypt(SECRET)[:40]),
         ):
