@@ -17,6 +17,7 @@ from allauth.account.models import EmailAddress
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialApp, SocialLogin
+from allauth.socialaccount.providers.base import AuthProcess
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest
@@ -124,6 +125,10 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def pre_social_login(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
         """Refuse an address outside the connection's organization's active domains; make or link the account."""
         connection = policy.connection_for_provider(sociallogin.provider.app.provider_id)
+        if sociallogin.state.get("process", AuthProcess.LOGIN) != AuthProcess.LOGIN:
+            # Only sign-ins: "connect this IdP account to the account I am logged in as" is not offered.
+            logger.warning("SSO %s through %s refused: only logins", sociallogin.state.get("process"), connection)
+            self._refuse(request, _("Single sign-on only signs you in."))
         email = _email_of(sociallogin)
         domain = policy.active_domain_for(email)
         if connection is None or not connection.enabled:

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import requests
+from allauth.core import ratelimit
 from allauth.socialaccount.providers.base import AuthProcess
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -37,6 +38,9 @@ logger = logging.getLogger("sso")
 def sso_login(request: HttpRequest) -> HttpResponse:
     """An address at an active domain goes to its organization's identity provider."""
     form = SsoLoginForm(request.POST or None, initial={"email": request.GET.get("email", "")})
+    # Which domains sign in through SSO is no secret (DNS says it), but asking costs queries: allauth's login limit.
+    if request.method == "POST" and (response := ratelimit.consume_or_429(request, action="login")):
+        return response
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"].lower()
         domain = policy.active_domain_for(email)

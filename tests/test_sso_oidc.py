@@ -208,6 +208,17 @@ class OidcSignInTestCase(TestCase):
         response = self.client.post("/sso/", {"email": "tom@acme.test"})
         self.assertContains(response, "Single sign-on is not set up for this address", status_code=400)
 
+    def test_connecting_an_idp_account_to_the_account_one_is_logged_in_as_is_refused(self) -> None:
+        mallory = make_user("mallory@elsewhere.test")
+        self.client.force_login(mallory)
+        self.idp.add_user("nora", "nora@acme.test")
+        response = self.client.post(f"/accounts/oidc/{self.connection.provider_id}/login/", {"process": "connect"})
+        self.assertEqual(response.status_code, 302)
+        with self.assertLogs("sso", "WARNING"):
+            self.come_back(self.idp.sign_in(response["Location"], "nora"))
+        self.assertFalse(SocialAccount.objects.exists())
+        self.assertFalse(User.objects.filter(email="nora@acme.test").exists())
+
     def test_an_address_without_single_sign_on_is_told_to_use_its_password(self) -> None:
         response = self.client.post("/sso/", {"email": "someone@example.org"})
         self.assertContains(response, "Single sign-on is not set up for this address", status_code=400)
