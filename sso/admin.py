@@ -39,7 +39,7 @@ class ConnectionForm(ServiceForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
+        if not self.instance._state.adding:  # a new connection has its UUID already
             self.fields["organization"].disabled = True
 
     def apply(self) -> Model | None:

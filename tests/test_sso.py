@@ -353,3 +353,59 @@ class NoSecretInLogsTestCase(SsoTestCase):
         text = "\n".join(logs.output)
         self.assertNotIn(SECRET, text)
         self.assertIsNone(re.search(r"gAAAAA[\w-]{20,}", text))
+
+
+class SsoAdminTestCase(SsoTestCase):
+    """Staff look after an organization's single sign-on in the admin, through the same services."""
+
+    def setUp(self) -> None:
+        self.staff = make_user("staff@capgo.test", "Staff")
+        self.staff.is_staff = self.staff.is_superuser = True
+        self.staff.save()
+        self.client.force_login(self.staff)
+
+    def test_staff_set_up_a_connection_that_is_audited_with_them_as_actor_and_never_show_its_secret(self) -> None:
+        response = self.client.post(
+            "/admin/sso/connection/add/",
+            {
+                "organization": self.org.pk,
+                "protocol": "oidc",
+                "issuer_url": "https://idp.acme.test",
+                "client_id": "c",
+                "client_secret": SECRET,
+                "idp_metadata_url": "",
+                "idp_metadata_xml": "",
+                "default_role": "upload",
+            },  # fmt: skip
+        )
+        self.assertEqual(response.status_code, 302, response.content[:2000])
+        connection = Connection.objects.get()
+        self.assertEqual(
+            (connection.default_role, crypto.decrypt(connection.client_secret_encrypted)), ("upload", SECRET)
+        )
+        event = AuditEvent.objects.get(table_name="sso", operation="INSERT")
+        self.assertEqual(event.actor_user_email, "staff@capgo.test")
+        page = self.client.get(f"/admin/sso/connection/{connection.pk}/change/")
+        self.assertEqual(page.status_code, 200)
+        self.assertNotContains(page, SECRET)
+        self.assertNotContains(page, connection.client_secret_encrypted)
+
+    def test_staff_move_a_domain_through_its_statuses_with_the_actions(self) -> None:
+        self.live_connection()
+        self.client.post("/admin/sso/domain/add/", {"organization": self.org.pk, "domain": "Acme.test"})
+        domain = Domain.objects.get()
+        self.assertEqual((domain.domain, domain.status), ("acme.test", "pending"))
+        with DnsServer() as dns, override_settings(DNS_RESOLVER=dns.address):
+            dns.add(domain.txt_name, "TXT", domain.txt_value)
+            for action in ("verify", "activate", "enforce"):
+                self.client.post("/admin/sso/domain/", {"action": action, "_selected_action": [domain.pk]})
+        domain.refresh_from_db()
+        self.assertEqual((domain.status, domain.enforce_sso), ("active", True))
+        self.assertEqual(
+            list(
+                AuditEvent.objects.filter(table_name="sso", record_id=domain.pk).values_list(
+                    "actor_user_email", flat=True
+                )
+            ),
+            ["staff@capgo.test"] * 4,
+        )
