@@ -72,6 +72,10 @@ def connections_for_apps(provider: str | None = None, client_id: str | None = No
     Configured ones, live or not: the SAML metadata must be served before the connection goes live,
     and the return from the IdP refuses a connection that is not live (accounts.sso_adapter).
     """
+    if not client_id and (provider is None or provider in PROTOCOL_OF):
+        # A listing (allauth's "third-party accounts" page, a provider menu): no organization's
+        # connection is offered to everyone; each is reached by its own id only.
+        return []
     qs = Connection.objects.select_related("organization")
     if provider in PROTOCOL_OF:
         qs = qs.filter(protocol=PROTOCOL_OF[provider])

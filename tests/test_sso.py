@@ -202,6 +202,14 @@ class ConnectionRulesTestCase(SsoTestCase):
 
 
 class SsoPagesTestCase(SsoTestCase):
+    def test_no_page_lists_the_organizations_that_have_a_connection(self) -> None:
+        self.live_connection()
+        self.client.force_login(self.oscar)
+        response = self.client.get("/accounts/3rdparty/")
+        self.assertEqual(response.status_code, 200)
+        self.assertNotContains(response, "Acme")
+        self.assertNotContains(response, "sso-")
+
     def test_super_admins_see_the_section_admins_do_not_and_cannot_post(self) -> None:
         self.client.force_login(self.root)
         response = self.client.get(f"/orgs/{self.org.id}/settings/")
