@@ -32,9 +32,9 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
-	@command -v gettext >/dev/null 2>&1 && test -x /usr/bin/chromium || { \
-		echo "Installing Debian packages: chromium gettext"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium gettext >/dev/null; }
+	@command -v gettext >/dev/null 2>&1 && test -x /usr/bin/chromium && command -v xmlsec1 >/dev/null 2>&1 || { \
+		echo "Installing Debian packages: chromium gettext xmlsec1"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium gettext xmlsec1 >/dev/null; }
 
 # --- make run and make dev ---------------------------------------------------------------
 # Both read this checkout's git-ignored .env (capgo_org/local_env.py writes it: a generated

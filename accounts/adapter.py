@@ -7,13 +7,18 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.internal.stagekit import clear_login
 from allauth.mfa.adapter import DefaultMFAAdapter
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from accounts import crypto
 from organizations import ratelimit, services
+from sso import policy as sso_policy
 
 # Set when a password was reset: the next page after logging in is the API-key review.
 REVIEW_KEYS = "accounts_review_keys"
@@ -65,12 +70,26 @@ class AccountAdapter(DefaultAccountAdapter):
     def get_password_change_redirect_url(self, request: HttpRequest) -> str:
         return reverse("key-review")
 
+    def pre_login(self, request: HttpRequest, user: Any, **kwargs: Any) -> HttpResponse | None:
+        """Single sign-on required for the address: any way in but the organization's identity provider
+        (a passkey, a confirmation or reset link, a password) is refused, except for the break-glass."""
+        sociallogin = (kwargs.get("signal_kwargs") or {}).get("sociallogin")
+        if sociallogin is None and sso_policy.password_refused(user, user.email) is not None:
+            clear_login(request)
+            messages.error(request, sso_required_message())
+            return redirect("sso-login")
+        return super().pre_login(request, user, **kwargs)
+
     def post_login(self, request: HttpRequest, user: Any, **kwargs: Any) -> HttpResponse:
         """A login applies the language the person chose last time (the cookie LocaleMiddleware reads)."""
         response = super().post_login(request, user, **kwargs)
         if user.language in dict(settings.LANGUAGES):
             set_language_cookie(response, user.language)
         return response
+
+
+def sso_required_message() -> str:
+    return _("Your organization signs you in with single sign-on: use “Sign in with SSO”.")
 
 
 def set_language_cookie(response: Any, language: str) -> None:

@@ -11,6 +11,13 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from organizations.forms import ImageField
+from sso import policy as sso_policy
+
+
+def sso_required() -> forms.ValidationError:
+    from accounts.adapter import sso_required_message
+
+    return forms.ValidationError(sso_required_message(), code="sso_required")
 
 
 class SignupForm(forms.Form):
@@ -18,6 +25,13 @@ class SignupForm(forms.Form):
 
     name = forms.CharField(label=_("Name"), max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"}))
     field_order = ["email", "name", "password1", "password2"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned_data = super().clean()
+        # An address at a domain that requires single sign-on gets its account from the identity provider.
+        if sso_policy.enforced_domain_for(cleaned_data.get("email")) is not None:
+            raise sso_required()
+        return cleaned_data
 
     def signup(self, request: HttpRequest, user: Any) -> None:
         user.name = self.cleaned_data["name"]

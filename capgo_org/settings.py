@@ -64,11 +64,15 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "allauth.usersessions",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
     "organizations",
     "accounts",
     "django_tasks",
     "django_tasks_db",
     "webhooks",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -211,6 +215,7 @@ ACCOUNT_RATE_LIMITS = {
     "change_password": "5/m/user",
     "reauthenticate": "10/m/user",
 }
+ACCOUNT_FORMS = {"login": "accounts.login_forms.LoginForm", "reset_password": "accounts.login_forms.ResetPasswordForm"}
 MFA_ADAPTER = "accounts.adapter.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
@@ -221,6 +226,27 @@ MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = SITE_URL.startswith(("http://localhost", "h
 # (X-Forwarded-For); 0 means REMOTE_ADDR. Every limit keyed on the client uses it.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+# --- Single sign-on (issue 16, the sso app) -------------------------------------------------
+# allauth's socialaccount signs people in through their organization's identity provider. The
+# providers are not configured here: each organization's connection (sso.Connection) becomes an
+# allauth app at request time (accounts.sso_adapter.SocialAccountAdapter.list_apps).
+SOCIALACCOUNT_ADAPTER = "accounts.sso_adapter.SocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS = {
+    # allauth's OpenID Connect provider, with the ID token's signature always checked (sso/oidc).
+    "openid_connect": {"provider_class": "sso.oidc.provider.SsoOpenIDConnectProvider", "OAUTH_PKCE_ENABLED": True},
+}
+# A person coming back from their identity provider gets an account without a sign-up form: the
+# organization proved it owns the address's domain (sso.Domain), so the address counts as verified.
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # the adapter links existing accounts itself, by its own rule
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
+# Connection secrets (OIDC client secrets) are encrypted with a key derived from this (Fernet);
+# changing it makes stored secrets unreadable (enter them again). Defaults to SECRET_KEY.
+SSO_SECRET_KEY = env.str("SSO_SECRET_KEY", default="") or SECRET_KEY
+# Development and tests only: identity providers on loopback, private addresses and plain http.
+SSO_ALLOW_PRIVATE_URLS = env.bool("SSO_ALLOW_PRIVATE_URLS", default=False)
+# --------------------------------------------------------------------------------------------
 # Invitation emails an hour: per sending account, per organization and per recipient.
 INVITATION_EMAILS_PER_HOUR_PER_SENDER = env.int("INVITATION_EMAILS_PER_HOUR_PER_SENDER", default=100)
 INVITATION_EMAILS_PER_HOUR_PER_ORG = env.int("INVITATION_EMAILS_PER_HOUR_PER_ORG", default=200)

@@ -26,6 +26,7 @@ urlpatterns = [
     path("i18n/setlang/", page_views.set_language, name="set_language"),
     path("", include("organizations.urls")),
     path("", include("webhooks.urls")),
+    path("", include("sso.urls")),
     # Anything else under the API prefixes is a JSON 404, not a page.
     re_path(r"^(?:organization|apikey|webhooks)(?:/.*)?$", not_found_view),
 ]

@@ -34,10 +34,18 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(/invitations/)(?!accept/)[A-Za-z0-9_-]{16,}"), rf"\g<1>{REDACTED}"),
     (re.compile(r"(/accounts/confirm-email/)[-:\w]{8,}"), rf"\g<1>{REDACTED}"),
     (re.compile(r"(/accounts/password/reset/key/)[-:\w]+"), rf"\g<1>{REDACTED}"),
+    # Single sign-on (the sso app): a Fernet-encrypted client secret, and what travels back from an identity
+    # provider in a URL or a form (an authorization code, the state, a SAML response or request).
+    (re.compile(r"gAAAAA[A-Za-z0-9_=-]{20,}"), REDACTED),
+    (
+        re.compile(r"(?i)([?&](?:code|state|id_token|access_token|SAMLResponse|SAMLRequest|RelayState)=)[^&\s'\"]+"),
+        rf"\g<1>{REDACTED}",
+    ),  # fmt: skip
+    (re.compile(r"(SAML(?:Response|Request)['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9+/=%]+"), rf"\g<1>{REDACTED}"),
     # Credentials in headers or key=value pairs: authorization, capgkey, x-api-key, password, secret.
     (
         re.compile(
-            r"(?i)\b((?:http_)?(?:authorization|capgkey|x[-_]api[-_]key|password|passwd|secret|cookie)"
+            r"(?i)\b((?:http_)?(?:authorization|capgkey|x[-_]api[-_]key|password|passwd|(?:client_)?secret|cookie)"
             r"['\"]?\s*[:=]\s*['\"]?)(?:bearer\s+)?[^\s'\",;&}]+"
         ),
         rf"\g<1>{REDACTED}",

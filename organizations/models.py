@@ -266,6 +266,7 @@ class AuditEvent(models.Model):
         ORG_USERS = "org_users"
         APIKEYS = "apikeys"
         WEBHOOKS = "webhooks"
+        SSO = "sso"  # single sign-on connections and domains (the sso app)
 
     class Operation(models.TextChoices):
         INSERT = "INSERT"

@@ -78,6 +78,8 @@ class Action(Enum):
     LEAVE = ("leave", Role.READ, True)
     READ_WEBHOOKS = ("read_webhooks", Role.ADMIN, False)  # webhooks and their deliveries
     MANAGE_WEBHOOKS = ("manage_webhooks", Role.ADMIN, True)  # create, change, delete, test, retry
+    # Single sign-on (the sso app): connections and verified domains decide who gets in, so super_admins only.
+    MANAGE_SSO = ("manage_sso", Role.SUPER_ADMIN, True)
     CREATE_ORG = ("create_org", None, True)  # no organization involved yet
     MANAGE_API_KEYS = ("manage_api_keys", None, True)
 

@@ -26,8 +26,9 @@ KEYS_URL = "/apikey/"
 MANY = 200
 # Key, organization and role, the lock, memberships, invitations, limited keys, the audit events
 # in one statement, the organization's enabled webhooks (the outbox), then the cascade (one
-# statement per related table, the webhooks detached), savepoints.
-DELETE_ORG_QUERIES = 15
+# statement per related table, the webhooks detached, the single sign-on connection and domains),
+# savepoints.
+DELETE_ORG_QUERIES = 17
 # Every write that records audit events asks once whether the organization has an enabled
 # webhook for them (the webhooks outbox, written in the same transaction): one indexed query.
 WEBHOOK_LOOKUP = 1
