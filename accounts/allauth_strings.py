@@ -1,5 +1,6 @@
 # ruff: noqa: E501 - the messages are allauth's, verbatim
-"""django-allauth's own strings whose German says "du"; the site says "Sie" throughout.
+"""django-allauth's own strings whose German says "du" (the site says "Sie" throughout), or stays
+English, or names a thing otherwise than our pages do (the admin shows the kinds of second factor).
 
 Listed so that `make messages` copies them into our catalogue (locale/de), whose translations
 win over allauth's. Nothing imports this module at run time.
@@ -8,6 +9,8 @@ win over allauth's. Nothing imports this module at run time.
 from django.utils.translation import gettext_noop
 
 STRINGS = (
+    gettext_noop("TOTP Authenticator"),
+    gettext_noop("Recovery codes"),
     gettext_noop("You cannot remove your primary email address."),
     gettext_noop("Please type your current password."),
     gettext_noop("You cannot add more than %d email addresses."),

@@ -11,6 +11,7 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from organizations.forms import ImageField
+from organizations.text import validate_name
 from sso import policy as sso_policy
 
 
@@ -23,7 +24,12 @@ def sso_required() -> forms.ValidationError:
 class SignupForm(forms.Form):
     """allauth's sign-up form is built on this one (ACCOUNT_SIGNUP_FORM_CLASS): a name, and the language."""
 
-    name = forms.CharField(label=_("Name"), max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=150,
+        validators=[validate_name],
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
     field_order = ["email", "name", "password1", "password2"]
 
     def clean(self) -> dict[str, Any]:
@@ -40,7 +46,13 @@ class SignupForm(forms.Form):
 
 
 class ProfileForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=150)
+    name = forms.CharField(label=_("Name"), max_length=150, validators=[validate_name])
     avatar = ImageField(label=_("Avatar"), help_text=_("PNG, JPEG or WebP, up to 2 MB and 1024×1024 pixels."))
     remove_avatar = forms.BooleanField(label=_("Remove my avatar"), required=False)
     language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
+
+    def __init__(self, *args: Any, has_avatar: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not has_avatar:
+            # Nothing to remove: no checkbox that would do nothing.
+            del self.fields["remove_avatar"]

@@ -22,7 +22,7 @@ from organizations.roles import Principal
 def profile(request: HttpRequest) -> HttpResponse:
     user: User = request.user
     initial = {"name": user.name, "language": user.language or translation.get_language()}
-    form = ProfileForm(request.POST or None, request.FILES or None, initial=initial)
+    form = ProfileForm(request.POST or None, request.FILES or None, initial=initial, has_avatar=bool(user.avatar))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         old_avatar = user.avatar.name or None
@@ -30,7 +30,7 @@ def profile(request: HttpRequest) -> HttpResponse:
         user.language = data["language"]
         if data["avatar"] is not None:
             user.avatar.save(data["avatar"].name, data["avatar"], save=False)
-        elif data["remove_avatar"]:
+        elif data.get("remove_avatar"):
             user.avatar = ""
         user.save()
         if old_avatar and old_avatar != user.avatar.name:

@@ -70,7 +70,7 @@ INSTALLED_APPS = [
     "organizations",
     "accounts",
     "django_tasks",
-    "django_tasks_db",
+    "capgo_org.apps.TasksDatabaseConfig",  # django_tasks_db, with a translated name
     "webhooks",
     "sso",
 ]
@@ -180,6 +180,14 @@ LOGIN_REDIRECT_URL = "org-list"
 # Accounts (django-allauth): email login, mandatory verification, two-factor, sessions.
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupForm"
+ACCOUNT_FORMS = {
+    # Login and reset refuse addresses whose domain requires single sign-on (sso.policy).
+    "login": "accounts.login_forms.LoginForm",
+    "reset_password": "accounts.login_forms.ResetPasswordForm",
+    "change_password": "accounts.password_forms.ChangePasswordForm",
+    "set_password": "accounts.password_forms.SetPasswordForm",
+    "reset_password_from_key": "accounts.password_forms.ResetPasswordKeyForm",
+}
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_USER_DISPLAY = "accounts.adapter.user_display"
 ACCOUNT_LOGIN_METHODS = {"email"}
@@ -215,7 +223,6 @@ ACCOUNT_RATE_LIMITS = {
     "change_password": "5/m/user",
     "reauthenticate": "10/m/user",
 }
-ACCOUNT_FORMS = {"login": "accounts.login_forms.LoginForm", "reset_password": "accounts.login_forms.ResetPasswordForm"}
 MFA_ADAPTER = "accounts.adapter.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Q
+
 from organizations.models import ApiKey, AuditEvent, Invitation, Membership, Organization
 from organizations.roles import Principal
 
@@ -71,10 +73,21 @@ def api_key_snapshot(key: ApiKey, limited_to_orgs: Iterable[str]) -> Snapshot:
 
 
 def events_page(
-    org_id: str, *, table_name: str | None = None, operation: str | None = None, page: int = 0, limit: int = 50
+    org_id: str,
+    *,
+    table_name: str | None = None,
+    operation: str | None = None,
+    where: Q | None = None,
+    page: int = 0,
+    limit: int = 50,
 ) -> tuple[list[AuditEvent], int]:
-    """One page of an organization's events, newest first, and the exact total: two queries."""
+    """One page of an organization's events, newest first, and the exact total: two queries.
+
+    `where` narrows further (the audit page's filters by person and kind of change).
+    """
     qs = AuditEvent.objects.filter(org_id=org_id)
+    if where is not None:
+        qs = qs.filter(where)
     if table_name:
         qs = qs.filter(table_name=table_name)
     if operation:

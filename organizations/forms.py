@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 from django import forms
 from django.core.files.base import ContentFile
+from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError as DrfValidationError
 
-from organizations import images
+from organizations import images, services
 from organizations.api.serializers import is_https_without_credentials, normalise_website
-from organizations.models import ApiKey, Organization
-from organizations.roles import Role
+from organizations.models import ApiKey, Organization, User
+from organizations.roles import DEFAULT_KEY_MODE, KEY_MODE_DESCRIPTIONS, ROLE_DESCRIPTIONS, Role
 from organizations.security import MIN_LENGTH_RANGE
-
-
-def _role_choices(roles: Iterable[str]) -> list[tuple[str, str]]:
-    labels = dict(Role.choices)
-    return [(role, labels[role]) for role in roles]
+from organizations.text import validate_name
 
 
 class ImageField(forms.FileField):
@@ -72,52 +71,104 @@ class HttpsUrlField(forms.URLField):
 
 
 class OrganizationCreateForm(forms.Form):
-    name = forms.CharField(label=_("Name"), min_length=3, max_length=100)
+    name = forms.CharField(label=_("Name"), min_length=3, max_length=100, validators=[validate_name])
     management_email = forms.EmailField(
         label=_("Management email"), required=False, help_text=_("Leave empty to use your own email address.")
     )
     website = WebsiteField(label=_("Website"))
 
 
-class OrganizationSettingsForm(forms.Form):
-    name = forms.CharField(label=_("Name"), min_length=3, max_length=100)
-    management_email = forms.EmailField(label=_("Management email"), max_length=254)
+class SettingsSectionForm(forms.Form):
+    """One section of the settings page: its own form, saved on its own, naming what it saved.
+
+    `FIELDS` are organization fields the section edits (services.ORG_EDITABLE_FIELDS).
+    """
+
+    section: ClassVar[str]
+    FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, *args: Any, org: Organization, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {field: getattr(org, field) for field in self.FIELDS})
+        super().__init__(*args, **kwargs)
+        self.org = org
+
+    def changes(self) -> dict[str, Any]:
+        """The fields whose submitted value differs from the organization's (for organization_update)."""
+        return {
+            field: self.cleaned_data[field]
+            for field in self.FIELDS
+            if self.cleaned_data[field] != getattr(self.org, field)
+        }
+
+    @property
+    def logo_file(self) -> ContentFile | None:
+        return None
+
+    def saved_message(self) -> str:
+        raise NotImplementedError
+
+
+class GeneralSettingsForm(SettingsSectionForm):
+    section = "general"
+    FIELDS = ("name", "management_email", "website")
+
+    name = forms.CharField(label=_("Name"), min_length=3, max_length=100, validators=[validate_name])
+    management_email = forms.EmailField(
+        label=_("Management email"), max_length=254, help_text=_("Where billing and security notices go.")
+    )
     website = WebsiteField(label=_("Website"))
+
+    def saved_message(self) -> str:
+        return _("The general settings were saved.")
+
+
+class LogoForm(SettingsSectionForm):
+    section = "logo"
+    FIELDS = ("logo_url",)
+
     logo = ImageField(label=_("Upload a logo"), help_text=_("PNG, JPEG or WebP, up to 2 MB and 1024×1024 pixels."))
     logo_url = HttpsUrlField(label=_("Or a logo URL"), help_text=_("An https address of an image."))
-    remove_logo = forms.BooleanField(label=_("Remove the logo"), required=False)
+    # Sent by the section's "Remove the logo" button, which is there only while there is a logo.
+    remove_logo = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def changes(self) -> dict[str, Any]:
+        if self.cleaned_data["remove_logo"]:
+            # Clearing logo_url also removes an uploaded file (services.organization_update).
+            return {"logo_url": None} if (self.org.logo_url or self.org.logo_file) else {}
+        return super().changes()
+
+    @property
+    def logo_file(self) -> ContentFile | None:
+        return None if self.cleaned_data["remove_logo"] else self.cleaned_data["logo"]
+
+    def saved_message(self) -> str:
+        return _("The logo was removed.") if self.cleaned_data["remove_logo"] else _("The logo was saved.")
+
+
+class ApiKeyPolicyForm(SettingsSectionForm):
+    section = "api_keys"
+    FIELDS = ("require_apikey_expiration", "max_apikey_expiration_days")
+
     require_apikey_expiration = forms.BooleanField(
-        label=_("Require API keys to have an expiration date"), required=False
+        label=_("Require API keys to have an expiration date"),
+        required=False,
+        help_text=_("Keys that never expire are then refused in this organization."),
     )
     max_apikey_expiration_days = forms.IntegerField(
         label=_("Maximum API key lifetime (days)"),
         required=False,
         min_value=1,
         max_value=365,
-        help_text=_("From 1 to 365; empty for no limit."),
+        help_text=_("From 1 to 365; empty for no limit. Applies to keys limited to this organization."),
     )
 
-    FIELDS = (
-        "name",
-        "management_email",
-        "website",
-        "logo_url",
-        "require_apikey_expiration",
-        "max_apikey_expiration_days",
-    )
+    def saved_message(self) -> str:
+        return _("The API key policy was saved.")
 
-    @classmethod
-    def initial_for(cls, org: Organization) -> dict[str, Any]:
-        return {field: getattr(org, field) for field in cls.FIELDS}
 
-    def changes(self, org: Organization) -> dict[str, Any]:
-        """The fields whose submitted value differs from the organization's (for organization_update)."""
-        data = self.cleaned_data
-        changes = {field: data[field] for field in self.FIELDS if data[field] != getattr(org, field)}
-        if data["remove_logo"]:
-            # Clearing logo_url also removes an uploaded file (services.organization_update).
-            changes["logo_url"] = None
-        return changes
+SETTINGS_SECTIONS: dict[str, type[SettingsSectionForm]] = {
+    form.section: form for form in (GeneralSettingsForm, LogoForm, ApiKeyPolicyForm)
+}
 
 
 class OrganizationDeleteForm(forms.Form):
@@ -137,16 +188,44 @@ class OrganizationDeleteForm(forms.Form):
 # Members ---------------------------------------------------------------------------------
 
 
+class DescribedRadioSelect(forms.RadioSelect):
+    """Radio buttons, each with a description under its label that screen readers read as its
+    description (aria-describedby), so the name stays short: "Write", not the whole sentence."""
+
+    option_template_name = "organizations/widgets/described_option.html"
+
+    def __init__(self, *args: Any, descriptions: dict[str, Any], **kwargs: Any) -> None:
+        kwargs.setdefault("attrs", {"class": "choices"})
+        super().__init__(*args, **kwargs)
+        self.descriptions = descriptions
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        option["description"] = self.descriptions.get(str(value), "")
+        if option["description"] and option["attrs"].get("id"):
+            option["attrs"]["aria-describedby"] = f"{option['attrs']['id']}_description"
+        return option
+
+
 class InviteForm(forms.Form):
     email = forms.EmailField(label=_("Email"), max_length=254)
-    role = forms.ChoiceField(label=_("Role"))
+    role = forms.ChoiceField(label=_("Role"), widget=DescribedRadioSelect(descriptions=ROLE_DESCRIPTIONS))
 
-    def __init__(self, *args: Any, roles: Iterable[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, roles: Iterable[str], inviter: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = _role_choices(roles)
+        roles = list(roles)
+        labels = dict(Role.choices)
+        self.fields["role"].choices = [(role, labels[role]) for role in roles]
+        self.fields["role"].initial = Role.READ if Role.READ in roles else (roles[0] if roles else None)
+        self.inviter = inviter
 
     def clean_email(self) -> str:
-        return self.cleaned_data["email"].strip().lower()
+        email = self.cleaned_data["email"].strip().lower()
+        if email == self.inviter.email:
+            raise forms.ValidationError(
+                _("This is your own address: you are a member already. Invite someone else."), code="self"
+            )
+        return email
 
 
 class RoleForm(forms.Form):
@@ -155,14 +234,33 @@ class RoleForm(forms.Form):
 
 # API keys --------------------------------------------------------------------------------
 
+# A new key expires after this many days unless its owner says otherwise (or a policy says less).
+SUGGESTED_KEY_DAYS = 90
+
+
+def _policy_note(org: Organization) -> str:
+    if org.require_apikey_expiration and org.max_apikey_expiration_days:
+        return _("keys must expire within %(days)s days") % {"days": org.max_apikey_expiration_days}
+    if org.require_apikey_expiration:
+        return _("keys must expire")
+    if org.max_apikey_expiration_days:
+        return _("limited keys expire within %(days)s days") % {"days": org.max_apikey_expiration_days}
+    return ""
+
 
 class ApiKeyCreateForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=100)
-    mode = forms.ChoiceField(label=_("Mode"), choices=ApiKey.Mode.choices, initial=ApiKey.Mode.ALL)
+    name = forms.CharField(label=_("Name"), max_length=100, validators=[validate_name])
+    mode = forms.ChoiceField(
+        label=_("Mode"),
+        choices=ApiKey.Mode.choices,
+        initial=DEFAULT_KEY_MODE,
+        widget=DescribedRadioSelect(descriptions=KEY_MODE_DESCRIPTIONS),
+        help_text=_("A key never does more than your role allows in an organization."),
+    )
     limited_to_orgs = forms.MultipleChoiceField(
         label=_("Limit to organizations"),
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "choices"}),
         help_text=_("None checked: the key reaches all your organizations."),
     )
     expires_in_days = forms.IntegerField(
@@ -172,10 +270,76 @@ class ApiKeyCreateForm(forms.Form):
         max_value=3650,
         help_text=_("Empty: the key never expires."),
     )
+    # Set by the "create it anyway" button, once the page has said which organizations would refuse the key.
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, orgs: Iterable[Organization], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["limited_to_orgs"].choices = [(org.id, org.name) for org in orgs]
+        self.orgs = list(orgs)
+        choices = []
+        for org in self.orgs:
+            note = _policy_note(org)
+            note_html = format_html(' <span class="muted">({})</span>', note) if note else ""
+            # One element beside the box: the name and its policy wrap together.
+            choices.append((org.id, format_html("<span><bdi>{}</bdi>{}</span>", org.name, note_html)))
+        self.fields["limited_to_orgs"].choices = choices
+        # The suggestion fits every policy: no organization refuses a key made with the defaults.
+        limits = [org.max_apikey_expiration_days for org in self.orgs if org.max_apikey_expiration_days]
+        self.fields["expires_in_days"].initial = min([SUGGESTED_KEY_DAYS, *limits])
+        self.refusals: list[Any] = []
+
+    def expires_at(self) -> datetime | None:
+        days = self.cleaned_data.get("expires_in_days")
+        return timezone.now() + timedelta(days=days) if days else None
+
+    def reached_orgs(self) -> list[Organization]:
+        """The organizations the key would reach: the checked ones, or all of mine."""
+        chosen = set(self.cleaned_data.get("limited_to_orgs") or ())
+        return [org for org in self.orgs if org.id in chosen] if chosen else self.orgs
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        refusals = services.api_key_policy_refusals(self.reached_orgs(), self.expires_at())
+        if data.get("limited_to_orgs"):
+            # A key limited to an organization that refuses it is not created (the service says so too).
+            for refusal in refusals:
+                self.add_error("expires_in_days", str(refusal.message))
+        else:
+            # An unlimited key is created, but its calls to these organizations are refused: say so first.
+            self.refusals = [r for r in refusals if r.code == "expiration_required"]
+        return data
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return bool(self.refusals) and not self.cleaned_data.get("confirmed")
+
+
+# Audit log -------------------------------------------------------------------------------
+
+AUDIT_PAGE_LIMIT = 100  # as the API's audit endpoint
+SYSTEM_ACTOR = "system"
+
+
+class AuditFilterForm(forms.Form):
+    """The audit page's filters: the kind of change, who made it, and the page (the API's paging)."""
+
+    kind = forms.ChoiceField(label=_("Kind of change"), required=False)
+    person = forms.ChoiceField(label=_("Made by"), required=False)
+    page = forms.IntegerField(required=False, min_value=0, max_value=1_000_000)
+    limit = forms.IntegerField(label=_("Per page"), required=False, min_value=1)
+
+    def __init__(self, *args: Any, kinds: Iterable[tuple[str, Any]], people: Iterable[tuple[str, str]], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [("", _("All changes")), *kinds]
+        self.fields["person"].choices = [("", _("Anyone")), *people, (SYSTEM_ACTOR, _("The system"))]
+
+    def clean_page(self) -> int:
+        return self.cleaned_data["page"] or 0
+
+    def clean_limit(self) -> int:
+        return min(self.cleaned_data["limit"] or 50, AUDIT_PAGE_LIMIT)
 
 
 # Security policies -------------------------------------------------------------------------

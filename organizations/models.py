@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from organizations import api_keys
 from organizations.roles import INVITE_PREFIX, KeyMode, Role
+from organizations.text import isolate
 
 
 def new_org_id() -> str:
@@ -86,7 +87,7 @@ class Organization(models.Model):
     # An uploaded logo (logo_file) wins over an https URL set through the API (logo_url).
     logo_file = models.ImageField(_("logo"), upload_to=logo_upload_to, blank=True)
     logo_url = models.URLField(_("logo URL"), max_length=2000, blank=True, null=True)
-    customer_id = models.CharField(max_length=100, blank=True, null=True, editable=False)
+    customer_id = models.CharField(_("customer ID"), max_length=100, blank=True, null=True, editable=False)
     require_apikey_expiration = models.BooleanField(_("require API key expiration"), default=False)
     max_apikey_expiration_days = models.PositiveSmallIntegerField(
         _("maximum API key lifetime (days)"), blank=True, null=True
@@ -97,10 +98,16 @@ class Organization(models.Model):
     enforcing_2fa = models.BooleanField(_("require two-factor authentication"), default=False)
     password_policy_config = models.JSONField(_("password policy"), blank=True, null=True)
     created_by = models.ForeignKey(
-        "User", on_delete=models.SET_NULL, null=True, related_name="+", db_index=False, editable=False
+        "User",
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        db_index=False,
+        editable=False,
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("organization")
@@ -116,7 +123,8 @@ class Organization(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        # The admin puts this into its own sentences and titles: a right-to-left name stays in its run.
+        return isolate(self.name)
 
 
 class Membership(models.Model):
@@ -124,14 +132,16 @@ class Membership(models.Model):
 
     Role = Role
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("user"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("organization")
+    )
     role = models.CharField(_("role"), max_length=20, choices=Role.choices)
     # The fingerprint of the organization's password policy that this member's password last met
     # (security.policy_fingerprint); never the password. Empty: not checked, or it did not meet it.
     password_policy_fingerprint = models.CharField(max_length=64, blank=True, default="", editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("membership")
@@ -153,7 +163,12 @@ class Membership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user_id} in {self.organization_id} as {self.role}"
+        # Ids only: the admin names every membership an organization's deletion takes, one query would be per row.
+        return _("%(user)s in %(organization)s as %(role)s") % {
+            "user": self.user_id,
+            "organization": self.organization_id,
+            "role": self.get_role_display(),
+        }
 
 
 class Invitation(models.Model):
@@ -165,16 +180,20 @@ class Invitation(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations", verbose_name=_("organization")
+    )
     email = models.EmailField(_("email"))
     role = models.CharField(_("role"), max_length=20, choices=Role.choices)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     # The link carries a random token; only its hash is stored.
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
-    expires_at = models.DateTimeField()
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    invited_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("invited by")
+    )
+    expires_at = models.DateTimeField(_("expires at"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("invitation")
@@ -190,7 +209,11 @@ class Invitation(models.Model):
         indexes = [models.Index(fields=["organization", "status", "expires_at"], name="invitation_org_idx")]
 
     def __str__(self) -> str:
-        return f"{self.email} → {self.organization_id} ({self.role}, {self.status})"
+        return _("%(email)s to %(organization)s (%(status)s)") % {
+            "email": self.email,
+            "organization": self.organization_id,
+            "status": self.get_status_display(),
+        }
 
     @property
     def display_role(self) -> str:
@@ -205,21 +228,21 @@ class ApiKey(models.Model):
 
     Mode = KeyMode
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("user"))
     name = models.CharField(_("name"), max_length=100)
     mode = models.CharField(_("mode"), max_length=10, choices=KeyMode.choices, default=KeyMode.ALL)
     lookup = models.CharField(max_length=16, unique=True, editable=False)
     digest = models.CharField(max_length=64, editable=False)
     # is_limited stays true when every listed organization is deleted: such a key reaches nothing.
-    is_limited = models.BooleanField(default=False, editable=False)
+    is_limited = models.BooleanField(_("limited to organizations"), default=False, editable=False)
     limited_to_orgs = models.ManyToManyField(
         Organization, through="ApiKeyOrgLimit", related_name="limited_api_keys", blank=True
     )
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("API key")
@@ -231,7 +254,7 @@ class ApiKey(models.Model):
         indexes = [models.Index(fields=["user", "created_at"], name="apikey_user_idx")]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.key_preview})"
+        return f"{isolate(self.name)} ({self.key_preview})"
 
     @property
     def key_preview(self) -> str:
@@ -261,36 +284,37 @@ class AuditEvent(models.Model):
     Holds plain values, not foreign keys, so it outlives what it describes.
     """
 
+    # The values are the API's; the labels are what the admin and the pages show.
     class Table(models.TextChoices):
-        ORGS = "orgs"
-        ORG_USERS = "org_users"
-        APIKEYS = "apikeys"
-        WEBHOOKS = "webhooks"
-        SSO = "sso"  # single sign-on connections and domains (the sso app)
+        ORGS = "orgs", _("Organizations")
+        ORG_USERS = "org_users", _("Members and invitations")
+        APIKEYS = "apikeys", _("API keys")
+        WEBHOOKS = "webhooks", _("Webhooks")
+        SSO = "sso", _("Single sign-on")  # connections and domains (the sso app)
 
     class Operation(models.TextChoices):
-        INSERT = "INSERT"
-        UPDATE = "UPDATE"
-        DELETE = "DELETE"
+        INSERT = "INSERT", _("Created")
+        UPDATE = "UPDATE", _("Changed")
+        DELETE = "DELETE", _("Deleted")
 
     class ActorType(models.TextChoices):
-        USER = "user"
-        APIKEY = "apikey"
-        SYSTEM = "system"
+        USER = "user", _("Person")
+        APIKEY = "apikey", _("API key")
+        SYSTEM = "system", _("System")
 
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    org_id = models.CharField(max_length=40, null=True, blank=True)
-    table_name = models.CharField(max_length=20, choices=Table.choices)
-    record_id = models.CharField(max_length=64)
-    operation = models.CharField(max_length=10, choices=Operation.choices)
-    old_record = models.JSONField(null=True, blank=True)
-    new_record = models.JSONField(null=True, blank=True)
-    changed_fields = models.JSONField(null=True, blank=True)
-    actor_type = models.CharField(max_length=10, choices=ActorType.choices)
-    actor_user_id = models.CharField(max_length=64, null=True, blank=True)
-    actor_user_email = models.CharField(max_length=254, null=True, blank=True)
-    actor_apikey_id = models.BigIntegerField(null=True, blank=True)
-    actor_apikey_name = models.CharField(max_length=100, null=True, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, editable=False)
+    org_id = models.CharField(_("organization ID"), max_length=40, null=True, blank=True)
+    table_name = models.CharField(_("kind of record"), max_length=20, choices=Table.choices)
+    record_id = models.CharField(_("record ID"), max_length=64)
+    operation = models.CharField(_("change"), max_length=10, choices=Operation.choices)
+    old_record = models.JSONField(_("before"), null=True, blank=True)
+    new_record = models.JSONField(_("after"), null=True, blank=True)
+    changed_fields = models.JSONField(_("changed fields"), null=True, blank=True)
+    actor_type = models.CharField(_("made by"), max_length=10, choices=ActorType.choices)
+    actor_user_id = models.CharField(_("person's ID"), max_length=64, null=True, blank=True)
+    actor_user_email = models.CharField(_("person's email"), max_length=254, null=True, blank=True)
+    actor_apikey_id = models.BigIntegerField(_("API key ID"), null=True, blank=True)
+    actor_apikey_name = models.CharField(_("API key name"), max_length=100, null=True, blank=True)
 
     class Meta:
         verbose_name = _("audit event")
@@ -302,7 +326,8 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.operation} {self.table_name} {self.record_id}"
+        # The admin's title of an event: in the viewer's words (the values are the API's).
+        return f"{self.get_operation_display()} · {self.get_table_name_display()} · {self.record_id}"
 
 
 # Shared counters and cache without Redis --------------------------------------------------
@@ -353,23 +378,23 @@ class Email(models.Model):
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
 
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    from_email = models.CharField(max_length=320)
-    to = models.JSONField(default=list)
-    cc = models.JSONField(default=list, blank=True)
-    bcc = models.JSONField(default=list, blank=True)
-    reply_to = models.JSONField(default=list, blank=True)
-    headers = models.JSONField(default=dict, blank=True)
-    subject = models.TextField()
-    body = models.TextField(blank=True)
-    html = models.TextField(blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    from_email = models.CharField(_("from"), max_length=320)
+    to = models.JSONField(_("to"), default=list)
+    cc = models.JSONField(_("cc"), default=list, blank=True)
+    bcc = models.JSONField(_("bcc"), default=list, blank=True)
+    reply_to = models.JSONField(_("reply to"), default=list, blank=True)
+    headers = models.JSONField(_("headers"), default=dict, blank=True)
+    subject = models.TextField(_("subject"))
+    body = models.TextField(_("body"), blank=True)
+    html = models.TextField(_("HTML body"), blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
     # A worker holds the row until then; past it, another may take the email (its worker died).
-    locked_until = models.DateTimeField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("email")

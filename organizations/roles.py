@@ -30,6 +30,16 @@ class Role(models.TextChoices):
     SUPER_ADMIN = "super_admin", _("Super admin")
 
 
+# What each role may do, as the pages say it next to every role picker. Each role has what the
+# one before it has; the table below (Action) is what enforces it.
+ROLE_DESCRIPTIONS: dict[str, str] = {
+    Role.READ: _("Sees the organization, its members and its apps."),
+    Role.UPLOAD: _("Everything Read can, and uploads new bundles."),
+    Role.WRITE: _("Everything Upload can, and changes apps, channels and devices."),
+    Role.ADMIN: _("Everything Write can, and manages members, settings, webhooks and the audit log."),
+    Role.SUPER_ADMIN: _("Everything Admin can, and grants or removes super admins. At least one stays."),
+}
+
 ROLE_ORDER: tuple[str, ...] = tuple(Role.values)
 _RANK = {role: rank for rank, role in enumerate(ROLE_ORDER)}
 INVITE_PREFIX = "invite_"
@@ -51,10 +61,22 @@ def parse_role(value: str) -> str | None:
 
 
 class KeyMode(models.TextChoices):
+    """What a key may do, on top of its user's role: `check_key_mode` below is the rule."""
+
     READ = "read", _("Read")
     UPLOAD = "upload", _("Upload")
     WRITE = "write", _("Write")
     ALL = "all", _("All")
+
+
+KEY_MODE_DESCRIPTIONS: dict[str, str] = {
+    KeyMode.READ: _("Reads only: organizations, members and the audit log. Changes nothing."),
+    KeyMode.UPLOAD: _("Reads, and uploads bundles. Changes nothing else."),
+    KeyMode.WRITE: _("Reads and changes what your role allows, except API keys."),
+    KeyMode.ALL: _("Everything your role allows, managing your API keys included (when not limited)."),
+}
+# The mode a new key gets unless its owner picks another: the weakest, so a leaked key does least harm.
+DEFAULT_KEY_MODE = KeyMode.READ
 
 
 class Action(Enum):

@@ -495,9 +495,17 @@ def invitation_cancel(*, actor: Principal | None, invitation: Invitation) -> Inv
     return invitation
 
 
+def invitation_decline(*, actor: Principal, invitation: Invitation | None) -> Invitation:
+    """The invited person says no: the invitation is cancelled with them as its actor (the audit
+    log tells a decline from a cancellation by who did it). Only the invited address may decline."""
+    if invitation is None or invitation.email != actor.user.email or not is_verified(actor.user):
+        raise InvitationNotFound()
+    return invitation_cancel(actor=actor, invitation=invitation)
+
+
 def pending_invitation_for(user: User, org_id: str) -> Invitation | None:
     return (
-        Invitation.objects.select_related("organization")
+        Invitation.objects.select_related("organization", "invited_by")
         .filter(organization_id=org_id, email=user.email, status=Invitation.Status.PENDING)
         .first()
     )
@@ -547,21 +555,36 @@ def invitation_accept(*, actor: Principal, invitation: Invitation | None) -> Mem
 # API keys --------------------------------------------------------------------------------
 
 
-def _check_expiry_policy(orgs: Iterable[Organization], expires_at: datetime | None) -> None:
+def api_key_policy_refusals(orgs: Iterable[Organization], expires_at: datetime | None) -> list[Invalid]:
+    """What each of `orgs` says about a key expiring at `expires_at` (None: never): one error per
+    organization whose API-key policy refuses it. The key form asks this before it creates a key."""
+    refusals = []
     for org in orgs:
         if org.require_apikey_expiration and expires_at is None:
-            raise Invalid(
-                _("Organization %(name)s requires API keys with an expiration date") % {"name": org.name},
-                code="expiration_required",
-                details={"org_id": org.id},
+            refusals.append(
+                Invalid(
+                    _("Organization %(name)s requires API keys with an expiration date") % {"name": org.name},
+                    code="expiration_required",
+                    details={"org_id": org.id},
+                )
             )
+            continue
         days = org.max_apikey_expiration_days
         if days and expires_at is not None and expires_at > timezone.now() + timedelta(days=days):
-            raise Invalid(
-                _("API key expiration cannot exceed %(days)s days for this organization") % {"days": days},
-                code="expiration_exceeds_max",
-                details={"org_id": org.id, "max_days": days},
+            refusals.append(
+                Invalid(
+                    _("API key expiration cannot exceed %(days)s days for this organization") % {"days": days},
+                    code="expiration_exceeds_max",
+                    details={"org_id": org.id, "max_days": days},
+                )
             )
+    return refusals
+
+
+def _check_expiry_policy(orgs: Iterable[Organization], expires_at: datetime | None) -> None:
+    refusals = api_key_policy_refusals(orgs, expires_at)
+    if refusals:
+        raise refusals[0]
 
 
 def _orgs_for_limits(user: User, org_ids: Iterable[str]) -> list[Organization]:

@@ -24,6 +24,7 @@ urlpatterns = [
     path("orgs/<str:org_id>/audit/", views.org_audit, name="org-audit"),
     path("orgs/<str:org_id>/leave/", views.org_leave, name="org-leave"),
     path("orgs/<str:org_id>/join/", views.org_join, name="org-join"),
+    path("orgs/<str:org_id>/decline/", views.org_decline, name="org-decline"),
     # Members and invitations
     path("orgs/<str:org_id>/members/", views.org_members, name="org-members"),
     path("orgs/<str:org_id>/members/invite/", views.member_invite, name="member-invite"),

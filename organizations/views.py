@@ -9,43 +9,47 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from datetime import timedelta
 from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
+from uuid import UUID
 
 from allauth.account.adapter import get_adapter as get_account_adapter
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import F, Prefetch
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.db.models import F, Prefetch, Q
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import i18n as i18n_views
 from django.views.decorators.http import require_POST
 
 from accounts.mfa import has_second_factor
-from organizations import audit, services
+from organizations import audit, audit_sentences, services
 from organizations.access import compliance, org_for, visible_organizations
 from organizations.api.errors import error_response
-from organizations.api.serializers import AuditListIn
-from organizations.exceptions import OrgRequires2FA, OrgRequiresPasswordPolicy, PolicyNotMet, RateLimited, ServiceError
+from organizations.exceptions import OrgRequires2FA, OrgRequiresPasswordPolicy, PolicyNotMet, ServiceError
 from organizations.forms import (
+    SETTINGS_SECTIONS,
+    SYSTEM_ACTOR,
     ApiKeyCreateForm,
+    AuditFilterForm,
     InviteForm,
     OrganizationCreateForm,
     OrganizationDeleteForm,
-    OrganizationSettingsForm,
     PasswordConfirmForm,
     RoleForm,
     SecurityForm,
+    SettingsSectionForm,
 )
 from organizations.middleware import is_api_path
 from organizations.models import ApiKey, ApiKeyOrgLimit, AuditEvent, Invitation, Membership, Organization, User
 from organizations.roles import (
+    ROLE_DESCRIPTIONS,
     ROLE_ORDER,
     Action,
     Principal,
@@ -56,6 +60,7 @@ from organizations.roles import (
     parse_role,
 )
 from organizations.security import password_policy
+from organizations.text import sentence, with_link
 
 View = Callable[..., HttpResponseBase]
 
@@ -95,7 +100,10 @@ def _policy_required(request: HttpRequest, exc: PolicyNotMet, form: Any = None, 
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("org-list" if request.user.is_authenticated else "account_login")
+    """People who are logged in go to their organizations; anyone else learns what this is first."""
+    if request.user.is_authenticated:
+        return redirect("org-list")
+    return render(request, "home.html")
 
 
 # Accounts --------------------------------------------------------------------------------
@@ -140,7 +148,14 @@ def org_create(request: HttpRequest) -> HttpResponse:
     form = OrganizationCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         org = services.organization_create(actor=principal, **form.cleaned_data)
-        messages.success(request, _("Organization %(name)s was created.") % {"name": org.name})
+        messages.success(
+            request,
+            with_link(
+                sentence(_("Organization %(name)s was created."), name=org.name),
+                "#invite-section",
+                _("Invite your team"),
+            ),
+        )
         return redirect("org-members", org_id=org.id)
     return render(request, "organizations/org_create.html", {"form": form})
 
@@ -167,24 +182,30 @@ def org_detail(request: HttpRequest, org_id: str) -> HttpResponse:
 
 @page
 def org_settings(request: HttpRequest, org_id: str) -> HttpResponse:
+    """The settings page: sections that each save on their own (SETTINGS_SECTIONS), then Security."""
     principal = Principal(request.user)
     org, role = org_for(principal, org_id, Action.UPDATE_ORG)
-    form = OrganizationSettingsForm(
-        request.POST or None, request.FILES or None, initial=OrganizationSettingsForm.initial_for(org)
-    )
-    if request.method == "POST" and form.is_valid():
+    if request.method != "POST":
+        return _settings_page(request, principal, org, role)
+    form_class = SETTINGS_SECTIONS.get(request.POST.get("section", ""))
+    if form_class is None:
+        return HttpResponseBadRequest(_("Unknown settings section."))
+    form = form_class(request.POST, request.FILES, org=org)
+    if form.is_valid():
+        changes = form.changes()
+        if not changes and form.logo_file is None:
+            messages.info(request, _("Nothing changed."))
+            return redirect("org-settings", org_id=org.id)
         try:
-            services.organization_update(
-                actor=principal, org=org, changes=form.changes(org), logo_file=form.cleaned_data["logo"]
-            )
+            services.organization_update(actor=principal, org=org, changes=changes, logo_file=form.logo_file)
         except ServiceError as exc:
             if exc.status >= 403:
                 raise
             form.add_error(None, str(exc.message))
         else:
-            messages.success(request, _("The settings were saved."))
+            messages.success(request, form.saved_message())
             return redirect("org-settings", org_id=org.id)
-    return _settings_page(request, principal, org, role, form=form)
+    return _settings_page(request, principal, org, role, section_form=form)
 
 
 def _settings_page(
@@ -193,21 +214,29 @@ def _settings_page(
     org: Organization,
     role: str,
     *,
-    form: OrganizationSettingsForm | None = None,
+    section_form: SettingsSectionForm | None = None,
     security_form: SecurityForm | None = None,
     locked_out: list[services.SecurityRow] | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    # Every section shows its own form; the one just submitted keeps what was typed and its errors.
+    forms = {section: form_class(org=org) for section, form_class in SETTINGS_SECTIONS.items()}
+    if section_form is not None:
+        forms[section_form.section] = section_form
     rows = services.security_rows(org)
     context = _org_context(
         principal,
         org,
         role,
-        form=form or OrganizationSettingsForm(initial=OrganizationSettingsForm.initial_for(org)),
+        general_form=forms["general"],
+        logo_form=forms["logo"],
+        api_keys_form=forms["api_keys"],
         security_form=security_form or SecurityForm(initial=SecurityForm.initial_for(org)),
         not_complying=[row for row in rows if not row.compliance.complies],
         i_have_2fa=has_second_factor(principal.user),
         locked_out=locked_out,
+        webhook_count=org.webhooks.count() if can(principal, Action.READ_WEBHOOKS, role) else None,
+        can_leave=can(principal, Action.LEAVE, role),
     )
     return render(request, "organizations/org_settings.html", context, status=status)
 
@@ -296,7 +325,7 @@ def org_delete(request: HttpRequest, org_id: str) -> HttpResponse:
     form = OrganizationDeleteForm(request.POST or None, org=org)
     if request.method == "POST" and form.is_valid():
         services.organization_delete(actor=principal, org=org)
-        messages.success(request, _("Organization %(name)s was deleted.") % {"name": org.name})
+        messages.success(request, sentence(_("Organization %(name)s was deleted."), name=org.name))
         return redirect("org-list")
     return render(request, "organizations/org_delete.html", _org_context(principal, org, role, form=form))
 
@@ -314,7 +343,12 @@ def _grantable_roles(principal: Principal, role: str, target_role: str | None) -
 
 
 def _members_page(
-    request: HttpRequest, principal: Principal, org: Organization, role: str, invite_form: InviteForm | None = None
+    request: HttpRequest,
+    principal: Principal,
+    org: Organization,
+    role: str,
+    invite_form: InviteForm | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     members, invitations = [], []
     rows = services.member_rows(org)
@@ -334,12 +368,13 @@ def _members_page(
             continue
         is_me = row.uid == str(principal.user.pk)
         is_last = row.uid == last_super_admin
-        roles = _grantable_roles(principal, role, row.role)
+        # My own role is changed by another admin: a picker that saves on change would lock me out in one slip.
+        roles = [] if is_me or is_last else _grantable_roles(principal, role, row.role)
         members.append(
             {
                 "row": row,
                 "is_me": is_me,
-                "role_choices": [(r, Role(r).label) for r in roles] if len(roles) > 1 and not is_last else [],
+                "role_choices": [(r, Role(r).label) for r in roles] if len(roles) > 1 else [],
                 "can_remove": not is_me and not is_last and can_change_member(principal, role, target_role=row.role),
             }
         )
@@ -349,12 +384,31 @@ def _members_page(
         role,
         members=members,
         invitations=invitations,
+        # Columns only for those who have something in them.
+        show_member_actions=any(m["can_remove"] for m in members),
+        show_invitation_actions=any(i["can_manage"] for i in invitations),
         can_leave=can(principal, Action.LEAVE, role) and last_super_admin != str(principal.user.pk),
+        is_last_super_admin=last_super_admin == str(principal.user.pk),
         invitation_days=settings.INVITATION_TTL_DAYS,
+        role_descriptions=[(value, label, ROLE_DESCRIPTIONS[value]) for value, label in Role.choices],
     )
     if context["can_manage_members"]:
-        context["invite_form"] = invite_form or InviteForm(roles=_grantable_roles(principal, role, None))
-    return render(request, "organizations/members.html", context)
+        grantable = _grantable_roles(principal, role, None)
+        # "Invite again" links from a removal or cancellation fill the form in.
+        initial = {"email": request.GET.get("invite", "")}
+        if request.GET.get("role") in grantable:
+            initial["role"] = request.GET["role"]
+        context["invite_form"] = invite_form or InviteForm(roles=grantable, inviter=principal.user, initial=initial)
+    return render(request, "organizations/members.html", context, status=status)
+
+
+def _invite_again(org: Organization, email: str, role: str) -> str:
+    return reverse("org-members", args=[org.id]) + "?" + urlencode({"invite": email, "role": role}) + "#invite-section"
+
+
+def _confirm_page(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+    """A destructive action asks first: this page, or (with htmx) its #confirm part in a dialog."""
+    return render(request, "organizations/confirm.html", context)
 
 
 def _after_member_action(request: HttpRequest, org: Organization) -> HttpResponse:
@@ -402,22 +456,22 @@ def org_members(request: HttpRequest, org_id: str) -> HttpResponse:
 def member_invite(request: HttpRequest, org_id: str) -> HttpResponse:
     principal = Principal(request.user)
     org, role = org_for(principal, org_id, Action.MANAGE_MEMBERS)
-    form = InviteForm(request.POST, roles=_grantable_roles(principal, role, None))
+    form = InviteForm(request.POST, roles=_grantable_roles(principal, role, None), inviter=principal.user)
     if not form.is_valid():
         return _members_page(request, principal, org, role, invite_form=form)
     email, new_role = form.cleaned_data["email"], form.cleaned_data["role"]
     try:
         row = services.member_invite(actor=principal, org=org, email=email, role=new_role)
-    except RateLimited as exc:
+    except ServiceError as exc:
+        if exc.status not in (400, 409, 429):
+            raise
+        # Said at the field, with what was typed still in it.
         form.add_error("email", str(exc.message))
         return _members_page(request, principal, org, role, invite_form=form)
-    except ServiceError as exc:
-        _message_for(request, exc)
+    if row.invitation_id:
+        messages.success(request, sentence(_("Invitation sent to %(email)s."), email=email))
     else:
-        if row.invitation_id:
-            messages.success(request, _("Invitation sent to %(email)s.") % {"email": email})
-        else:
-            messages.success(request, _("%(email)s is now %(role)s.") % {"email": email, "role": Role(row.role).label})
+        messages.success(request, sentence(_("%(email)s is now %(role)s."), email=email, role=Role(row.role).label))
     return _after_member_action(request, org)
 
 
@@ -440,37 +494,48 @@ def member_change_role(request: HttpRequest, org_id: str, user_id: Any) -> HttpR
     else:
         messages.success(
             request,
-            _("%(email)s is now %(role)s.") % {"email": membership.user.email, "role": Role(membership.role).label},
+            sentence(_("%(email)s is now %(role)s."), email=membership.user.email, role=Role(membership.role).label),
         )
     return _after_member_action(request, org)
 
 
 @page
-@require_POST
 def member_remove(request: HttpRequest, org_id: str, user_id: Any) -> HttpResponse:
     principal = Principal(request.user)
-    org, _role = org_for(principal, org_id, Action.MANAGE_MEMBERS)
+    org, role = org_for(principal, org_id, Action.MANAGE_MEMBERS)
     membership = _member_or_404(org, user_id)
+    if request.method != "POST":
+        authorize_member_change(principal, role, target_role=membership.role)
+        return _confirm_page(request, _org_context(principal, org, role, action="remove", membership=membership))
     try:
         services.member_remove(actor=principal, org=org, email=membership.user.email)
     except ServiceError as exc:
         _message_for(request, exc)
     else:
-        messages.success(request, _("%(email)s was removed.") % {"email": membership.user.email})
+        email = membership.user.email
+        messages.success(
+            request,
+            with_link(
+                sentence(_("%(email)s was removed."), email=email),
+                _invite_again(org, email, membership.role),
+                _("Invite them again"),
+            ),
+        )
     return _after_member_action(request, org)
 
 
 @page
-@require_POST
 def org_leave(request: HttpRequest, org_id: str) -> HttpResponse:
     principal = Principal(request.user)
-    org, _role = org_for(principal, org_id, Action.LEAVE)
+    org, role = org_for(principal, org_id, Action.LEAVE)
+    if request.method != "POST":
+        return _confirm_page(request, _org_context(principal, org, role, action="leave"))
     try:
         services.member_remove(actor=principal, org=org, email=principal.user.email)
     except ServiceError as exc:
         _message_for(request, exc)
         return redirect("org-members", org_id=org.id)
-    messages.success(request, _("You left %(name)s.") % {"name": org.name})
+    messages.success(request, sentence(_("You left %(name)s."), name=org.name))
     return redirect("org-list")
 
 
@@ -485,23 +550,31 @@ def invitation_resend(request: HttpRequest, org_id: str, invitation_id: Any) -> 
     except ServiceError as exc:
         _message_for(request, exc)
     else:
-        messages.success(request, _("Invitation sent again to %(email)s.") % {"email": invitation.email})
+        messages.success(request, sentence(_("Invitation sent again to %(email)s."), email=invitation.email))
     return _after_member_action(request, org)
 
 
 @page
-@require_POST
 def invitation_cancel(request: HttpRequest, org_id: str, invitation_id: Any) -> HttpResponse:
     principal = Principal(request.user)
     org, role = org_for(principal, org_id, Action.MANAGE_MEMBERS)
     invitation = _invitation_or_404(org, invitation_id)
     authorize_member_change(principal, role, target_role=None, new_role=invitation.role)
+    if request.method != "POST":
+        return _confirm_page(request, _org_context(principal, org, role, action="cancel", invitation=invitation))
     try:
         services.invitation_cancel(actor=principal, invitation=invitation)
     except ServiceError as exc:
         _message_for(request, exc)
     else:
-        messages.success(request, _("The invitation for %(email)s was cancelled.") % {"email": invitation.email})
+        messages.success(
+            request,
+            with_link(
+                sentence(_("The invitation for %(email)s was cancelled."), email=invitation.email),
+                _invite_again(org, invitation.email, invitation.role),
+                _("Invite again"),
+            ),
+        )
     return _after_member_action(request, org)
 
 
@@ -554,7 +627,7 @@ def invitation_accept(request: HttpRequest) -> HttpResponse:
             messages.error(request, str(exc.message))
             return redirect("invitation-accept")
         del request.session[INVITATION_TOKEN]
-        messages.success(request, _("You joined %(org)s.") % {"org": membership.organization.name})
+        messages.success(request, sentence(_("You joined %(org)s."), org=membership.organization.name))
         return redirect("org-members", org_id=membership.organization_id)
     return render(request, "organizations/invitation.html", context)
 
@@ -569,8 +642,21 @@ def org_join(request: HttpRequest, org_id: str) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, str(exc.message))
         return redirect("org-list")
-    messages.success(request, _("You joined %(org)s.") % {"org": membership.organization.name})
+    messages.success(request, sentence(_("You joined %(org)s."), org=membership.organization.name))
     return redirect("org-members", org_id=membership.organization_id)
+
+
+@page
+def org_decline(request: HttpRequest, org_id: str) -> HttpResponse:
+    """Decline my pending invitation from the organization list, after saying what that means."""
+    invitation = services.pending_invitation_for(request.user, org_id)
+    if invitation is None or invitation.is_expired():
+        raise Http404(_("Invitation not found"))
+    if request.method != "POST":
+        return _confirm_page(request, {"action": "decline", "invitation": invitation})
+    services.invitation_decline(actor=Principal(request.user), invitation=invitation)
+    messages.success(request, sentence(_("You declined the invitation to %(org)s."), org=invitation.organization.name))
+    return redirect("org-list")
 
 
 # API keys --------------------------------------------------------------------------------
@@ -598,10 +684,18 @@ def _secret_page(request: HttpRequest, key: ApiKey, plaintext: str, *, regenerat
     return response
 
 
+def _keys_page(request: HttpRequest, form: ApiKeyCreateForm) -> HttpResponse:
+    return render(request, "apikeys/list.html", {"keys": _my_keys(request.user), "form": form})
+
+
+# Where a service's refusal of a new key is said: at the field it is about.
+_KEY_ERROR_FIELDS = {"expiration_required": "expires_in_days", "expiration_exceeds_max": "expires_in_days",
+                     "org_not_found": "limited_to_orgs"}  # fmt: skip
+
+
 @page
 def apikey_list(request: HttpRequest) -> HttpResponse:
-    form = ApiKeyCreateForm(orgs=visible_organizations(Principal(request.user)))
-    return render(request, "apikeys/list.html", {"keys": _my_keys(request.user), "form": form})
+    return _keys_page(request, ApiKeyCreateForm(orgs=visible_organizations(Principal(request.user))))
 
 
 @page
@@ -609,25 +703,27 @@ def apikey_list(request: HttpRequest) -> HttpResponse:
 def apikey_create(request: HttpRequest) -> HttpResponse:
     principal = Principal(request.user)
     form = ApiKeyCreateForm(request.POST, orgs=visible_organizations(principal))
-    if form.is_valid():
-        data = form.cleaned_data
-        days = data["expires_in_days"]
-        try:
-            key, plaintext = services.api_key_create(
-                actor=principal,
-                user=request.user,
-                name=data["name"],
-                mode=data["mode"],
-                limited_to_orgs=data["limited_to_orgs"],
-                expires_at=timezone.now() + timedelta(days=days) if days else None,
-            )
-        except ServiceError as exc:
-            if exc.status not in (400, 409):  # invalid input, or the key cap: said on the form
-                raise
-            form.add_error(None, str(exc.message))
-        else:
-            return _secret_page(request, key, plaintext, regenerated=False)
-    return render(request, "apikeys/list.html", {"keys": _my_keys(request.user), "form": form})
+    if not form.is_valid():
+        return _keys_page(request, form)
+    if form.needs_confirmation:
+        # Which organizations would refuse this key, and a button that creates it all the same.
+        return _keys_page(request, form)
+    data = form.cleaned_data
+    try:
+        key, plaintext = services.api_key_create(
+            actor=principal,
+            user=request.user,
+            name=data["name"],
+            mode=data["mode"],
+            limited_to_orgs=data["limited_to_orgs"],
+            expires_at=form.expires_at(),
+        )
+    except ServiceError as exc:
+        if exc.status not in (400, 404, 409):  # invalid input, an organization not mine, the key cap
+            raise
+        form.add_error(_KEY_ERROR_FIELDS.get(exc.code), str(exc.message))
+        return _keys_page(request, form)
+    return _secret_page(request, key, plaintext, regenerated=False)
 
 
 @page
@@ -644,7 +740,14 @@ def apikey_delete(request: HttpRequest, key_id: int) -> HttpResponse:
     key = _key_or_404(request.user, key_id)
     if request.method == "POST":
         services.api_key_delete(actor=Principal(request.user), key=key)
-        messages.success(request, _("The API key %(name)s was deleted.") % {"name": key.name})
+        messages.success(
+            request,
+            with_link(
+                sentence(_("The API key %(name)s was deleted."), name=key.name),
+                reverse("apikey-list") + "#create-key-section",
+                _("Create a new key"),
+            ),
+        )
         return redirect("apikey-list")
     return render(request, "apikeys/confirm.html", {"key": key, "action": "delete"})
 
@@ -656,39 +759,70 @@ def apikey_delete(request: HttpRequest, key_id: int) -> HttpResponse:
 def org_audit(request: HttpRequest, org_id: str) -> HttpResponse:
     principal = Principal(request.user)
     org, role = org_for(principal, org_id, Action.READ_AUDIT)
-    # The API's own parameter rules: the same filters, page (0-based) and limit (max 100).
-    params = AuditListIn(data={**request.GET.dict(), "orgId": org.id})
-    if not params.is_valid():
+    people = [
+        (str(uid), name or email)
+        for uid, name, email in Membership.objects.filter(organization=org)
+        .order_by("user__name", "user__email")
+        .values_list("user_id", "user__name", "user__email")
+    ]
+    kinds = [(kind, label) for kind, (label, _where) in audit_sentences.KINDS.items()]
+    form = AuditFilterForm(request.GET, kinds=kinds, people=people)
+    if not form.is_valid():
         messages.error(request, _("Some filters were not valid and were ignored."))
-        params = AuditListIn(data={"orgId": org.id})
-        params.is_valid()
-    table_name, operation = params.validated_data.get("tableName"), params.validated_data.get("operation")
-    page_number, limit = params.validated_data["page"], params.validated_data["limit"]
-    events, total = audit.events_page(org.id, table_name=table_name, operation=operation, page=page_number, limit=limit)
+        form = AuditFilterForm({}, kinds=kinds, people=people)
+        form.is_valid()
+    kind, person = form.cleaned_data["kind"], form.cleaned_data["person"]
+    page_number, limit = form.cleaned_data["page"], form.cleaned_data["limit"]
+    where = Q()
+    if kind:
+        where &= audit_sentences.KINDS[kind][1]
+    if person == SYSTEM_ACTOR:
+        where &= Q(actor_type=AuditEvent.ActorType.SYSTEM)
+    elif person:
+        where &= Q(actor_user_id=person)
+    events, total = audit.events_page(org.id, where=where, page=page_number, limit=limit)
+    # Everyone a page names, by their current name, in one query.
+    ids = [uid for uid in audit_sentences.people_ids(events) if _is_uuid(uid)]
+    names = {
+        str(uid): name or email
+        for uid, name, email in User.objects.filter(pk__in=ids).values_list("id", "name", "email")
+    }
+    rows = [
+        {
+            "event": event,
+            "sentence": audit_sentences.describe(event, names),
+            "actor": audit_sentences.actor_name(event, names),
+        }
+        for event in events
+    ]
     start = page_number * limit
 
     def page_url(number: int) -> str:
-        query = {"tableName": table_name or "", "operation": operation or "", "page": number, "limit": limit}
+        query = {"kind": kind, "person": person, "page": number, "limit": limit}
         return "?" + urlencode({k: v for k, v in query.items() if v != ""})
 
     context = _org_context(
         principal,
         org,
         role,
-        events=events,
+        rows=rows,
         total=total,
-        table_name=table_name or "",
-        operation=operation or "",
-        tables=AuditEvent.Table.values,
-        operations=AuditEvent.Operation.values,
-        limit=limit,
-        page_number=page_number,
+        form=form,
+        filtered=bool(kind or person),
         first=start + 1 if events else 0,
         last=start + len(events),
         previous_url=page_url(page_number - 1) if page_number > 0 else None,
         next_url=page_url(page_number + 1) if start + limit < total else None,
     )
     return render(request, "organizations/audit.html", context)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 # Errors ----------------------------------------------------------------------------------

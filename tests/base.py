@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 import json
 import re
 import struct
@@ -20,11 +21,17 @@ from urllib.parse import urlencode
 
 from django.test import TestCase
 from django.utils import timezone
+from django.utils.html import strip_tags
 
 from accounts.verification import mark_verified
 from organizations import services
 from organizations.models import ApiKey, Membership, Organization, User
 from organizations.roles import KeyMode, Principal, Role
+
+
+def page_text(response: Any) -> str:
+    """What a person reads on the page: tags stripped, entities decoded, whitespace collapsed."""
+    return " ".join(html.unescape(strip_tags(response.content.decode())).split())
 
 
 def make_user(email: str, name: str = "", password: str = "password-123", *, verified: bool = True) -> User:
@@ -93,6 +100,11 @@ class ApiTestCase(TestCase):
         """DELETE with the parameters in the query string (as Capgo's clients send them)."""
         query = "?" + urlencode(data) if data else ""
         return self.client.delete(path + query, **({"HTTP_AUTHORIZATION": key} if key else {}), **extra)
+
+    def assertSays(self, response: Any, text: str, status_code: int = 200) -> None:  # noqa: N802
+        """The page shows `text` to a reader (names in banners sit in <bdi> elements)."""
+        self.assertEqual(response.status_code, status_code)
+        self.assertIn(text, page_text(response))
 
     def assertError(self, response: Any, status: int, code: str) -> dict[str, Any]:  # noqa: N802
         self.assertEqual(response.status_code, status, response.content)

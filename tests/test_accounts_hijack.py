@@ -133,7 +133,7 @@ class HijackTestCase(ApiTestCase):
         self.assertIn("_auth_user_id", owner.session)
         self.assertFalse(self.attacker_can_log_in())
         r = owner.post(f"/orgs/{self.org.id}/join/", follow=True)
-        self.assertContains(r, "You joined Alice Org.")
+        self.assertSays(r, "You joined Alice Org.")
         self.assertEqual(Membership.objects.get(organization=self.org, user__email=INVITED).role, Role.ADMIN)
 
     def attacker_can_log_in(self) -> bool:
@@ -148,4 +148,4 @@ class HijackTestCase(ApiTestCase):
         self.assertRedirects(r, "/invitations/accept/", fetch_redirect_response=False)
         self.assertTrue(is_verified(User.objects.get(email=INVITED)))
         r: Any = owner.post("/invitations/accept/", follow=True)
-        self.assertContains(r, "You joined Alice Org.")
+        self.assertSays(r, "You joined Alice Org.")

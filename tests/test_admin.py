@@ -644,7 +644,7 @@ class StaffPrivilegeTestCase(AdminTestCase):
         authenticator = Authenticator.objects.create(
             user=self.wendy, type=Authenticator.Type.TOTP, data={"secret": secret}
         )
-        page = self.client.get(reverse("admin:mfa_authenticator_change", args=[authenticator.pk]))
+        page = self.client.get(reverse("admin:accounts_secondfactor_change", args=[authenticator.pk]))
         self.assertEqual(page.status_code, 200)
         self.assertNotContains(page, secret)
 

@@ -93,10 +93,20 @@ class LanguageChoiceTestCase(ApiTestCase):
         self.client.post("/i18n/setlang/", {"language": "de", "next": "/accounts/login/"})
         self.assertContains(self.client.get("/accounts/login/"), "<h1>Anmelden</h1>", html=True)
 
-    def test_the_switch_offers_both_languages_in_their_own_names(self) -> None:
+    def test_the_switch_offers_both_languages_in_their_own_names_one_click_each(self) -> None:
         r = self.client.get("/accounts/login/")
-        self.assertContains(r, '<option value="en" selected>English</option>', html=True)
-        self.assertContains(r, '<option value="de">Deutsch</option>', html=True)
+        self.assertContains(
+            r,
+            '<button type="submit" name="language" value="en" lang="en" id="language-en" class="small"'
+            ' aria-pressed="true">English</button>',
+            html=True,
+        )
+        self.assertContains(
+            r,
+            '<button type="submit" name="language" value="de" lang="de" id="language-de" class="small"'
+            ' aria-pressed="false">Deutsch</button>',
+            html=True,
+        )
 
 
 class GermanPagesTestCase(ApiTestCase):
@@ -160,3 +170,61 @@ class AccountPagesGermanTestCase(ApiTestCase):
                 self.assertEqual(DU.findall(text), [], text)
         self.assertIn("Anmelden", self.visible_text(pages["/accounts/login/"]))
         self.assertIn("Sie müssen zweimal dasselbe Passwort eingeben.", self.visible_text(pages["signup error"]))
+
+
+class SieEverywhereTestCase(ApiTestCase):
+    """Every page of ours and the admin say "Sie" in German, Django's and allauth's strings included."""
+
+    def visible_text(self, response: Any) -> str:
+        return " ".join(html.unescape(strip_tags(response.content.decode())).split())
+
+    def test_the_organization_pages_and_the_admin_say_sie(self) -> None:
+        services.member_invite(actor=Principal(self.alice), org=self.org, email="neu@example.org", role=Role.WRITE)
+        User.objects.filter(pk=self.alice.pk).update(is_staff=True, is_superuser=True)
+        client = self.client
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "de"
+        client.force_login(self.alice)
+        org = self.org.id
+        pages = [
+            "/", "/orgs/", "/orgs/new/", f"/orgs/{org}/members/", f"/orgs/{org}/settings/", f"/orgs/{org}/audit/",
+            f"/orgs/{org}/webhooks/", f"/orgs/{org}/delete/", f"/orgs/{org}/members/{self.wendy.pk}/remove/",
+            f"/orgs/{org}/leave/", "/keys/", "/nowhere/",
+            "/admin/", "/admin/organizations/organization/", f"/admin/organizations/organization/{org}/change/",
+            "/admin/organizations/auditevent/", "/admin/organizations/membership/", "/admin/organizations/invitation/",
+            "/admin/organizations/apikey/", "/admin/organizations/user/", "/admin/webhooks/webhook/",
+            "/admin/organizations/email/", "/admin/password_change/", "/admin/django_tasks_database/dbtaskresult/",
+            "/admin/accounts/secondfactor/", "/admin/accounts/session/",
+        ]  # fmt: skip
+        for url in pages:
+            with self.subTest(url):
+                response = client.get(url, follow=True)
+                self.assertIn(response.status_code, (200, 404))
+                text = self.visible_text(response)
+                self.assertEqual(DU.findall(text), [], text)
+        # Django's own form messages in German, through our forms.
+        r = client.post("/orgs/new/", {"name": "ab"})
+        self.assertIn("Bitte sicherstellen", self.visible_text(r))
+        self.assertEqual(DU.findall(self.visible_text(r)), [])
+
+    def test_the_admin_is_translated(self) -> None:
+        User.objects.filter(pk=self.alice.pk).update(is_staff=True, is_superuser=True)
+        self.client.cookies[settings.LANGUAGE_COOKIE_NAME] = "de"
+        self.client.force_login(self.alice)
+        text = self.visible_text(self.client.get("/admin/"))
+        for english in ("Organizations", "Accounts", "Tasks", "Authenticators", "User sessions", "Django"):
+            self.assertNotIn(english, text)
+        sections = ["Verwaltung", "Organisationen", "Audit-Ereignisse", "Mitgliedschaften", "API-Schlüssel"]
+        sections += ["Hintergrundaufgaben", "Aufgabenergebnisse", "Zweite Faktoren", "Sitzungen", "Anmeldungen"]
+        for german in sections:
+            self.assertIn(german, text)
+        text = self.visible_text(self.client.get("/admin/organizations/auditevent/"))
+        for german in (
+            "Art des Datensatzes",
+            "Mitglieder und Einladungen",
+            "Erstellt",
+            "vorgenommen von",
+            "Was geschah",
+        ):
+            self.assertIn(german, text)
+        for english in ("Django", "table name", "Insert", "Org Users", "ORGANIZATIONS", "Operation"):
+            self.assertNotIn(english, text)

@@ -17,23 +17,17 @@ from django.core.mail import EmailMultiAlternatives
 from django.test import Client
 from django.utils import timezone, translation
 from django.utils.formats import date_format
-from django.utils.html import strip_tags
 
 from accounts.verification import is_verified
 from organizations.models import Invitation, Membership, Organization, User
 from organizations.roles import Role
-from tests.base import ApiTestCase, make_user
+from tests.base import ApiTestCase, make_user, page_text
 
 MEMBERS_URL = "/organization/members/"
 ACCEPT_URL = "/invitations/accept/"
 LINK = re.compile(r"https?://[^\s\"<>]+/invitations/[\w-]+/")
 GERMAN_CATALOGUE = Path(settings.BASE_DIR) / "locale" / "de" / "LC_MESSAGES" / "django.mo"
 HREF = re.compile(r'href="([^"]*)"')
-
-
-def page_text(response: Any) -> str:
-    """What a person reads on the page: tags stripped, entities decoded, whitespace collapsed."""
-    return " ".join(html.unescape(strip_tags(response.content.decode())).split())
 
 
 def links(response: Any, path: str) -> list[dict[str, list[str]]]:

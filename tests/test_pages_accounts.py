@@ -399,6 +399,16 @@ class ProfileTestCase(ApiTestCase):
         self.assertTrue((Path(self.media.name) / self.rita.avatar.name).exists())
         self.assertContains(self.client.get(self.url), f'src="/media/{self.rita.avatar.name}"')
 
+    def test_remove_my_avatar_is_offered_only_when_there_is_one(self) -> None:
+        self.client.force_login(self.rita)
+        self.assertNotContains(self.client.get(self.url), 'name="remove_avatar"')
+        avatar = SimpleUploadedFile("me.png", png_bytes(), content_type="image/png")
+        self.client.post(self.url, {"name": "Rita", "language": "en", "avatar": avatar})
+        self.assertContains(self.client.get(self.url), 'name="remove_avatar"')
+        self.client.post(self.url, {"name": "Rita", "language": "en", "remove_avatar": "on"})
+        self.rita.refresh_from_db()
+        self.assertEqual(self.rita.avatar.name, "")
+
     def test_it_refuses_a_file_that_is_not_an_image(self) -> None:
         self.client.force_login(self.rita)
         fake = SimpleUploadedFile("me.png", b"not an image at all", content_type="image/png")
@@ -407,6 +417,26 @@ class ProfileTestCase(ApiTestCase):
         self.rita.refresh_from_db()
         self.assertEqual(self.rita.avatar.name, "")
         self.assertEqual(list(Path(self.media.name).rglob("*.*")), [])
+
+
+class PasswordChangeFormTestCase(ApiTestCase):
+    def test_it_has_plain_labels_no_placeholders_one_reset_link_and_the_organizations_rules(self) -> None:
+        self.org.password_policy_config = {
+            "enabled": True, "min_length": 14, "require_uppercase": True, "require_number": False,
+            "require_special": False,
+        }  # fmt: skip
+        self.org.save()
+        self.client.force_login(self.rita)
+        r = self.client.get("/accounts/password/change/")
+        for label in ("Current password", "New password", "New password, again", "Show the passwords"):
+            self.assertContains(r, label)
+        self.assertNotContains(r, "placeholder=")
+        self.assertContains(r, "Forgot your password?", count=1)
+        self.assertSays(
+            r, "Your organizations ask for more: Alice Org: at least 14 characters, an uppercase letter (A–Z)"
+        )
+        self.assertContains(r, 'autocomplete="current-password"')
+        self.assertContains(r, 'autocomplete="new-password"')
 
 
 class LanguageSwitchTestCase(ApiTestCase):

@@ -9,6 +9,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from organizations.models import ApiKey, AuditEvent
+from organizations.roles import KEY_MODE_DESCRIPTIONS
 from tests.base import ApiTestCase, make_key
 
 URL = "/keys/"
@@ -133,7 +134,7 @@ class ApiKeyDeleteTestCase(ApiTestCase):
         r = self.client.post(url)
         self.assertRedirects(r, URL, fetch_redirect_response=False)
         self.assertFalse(ApiKey.objects.filter(pk=key.pk).exists())
-        self.assertContains(self.client.get(URL), "The API key Old laptop was deleted.")
+        self.assertSays(self.client.get(URL), "The API key Old laptop was deleted. Create a new key")
         self.assertEqual(self.client.get("/organization/", HTTP_AUTHORIZATION=secret).status_code, 401)
 
     def test_another_users_key_is_404(self) -> None:
@@ -170,3 +171,51 @@ class ApiKeyCsrfTestCase(ApiTestCase):
                 self.assertEqual(client.post(url, {"name": "x", "mode": "all"}).status_code, 403)
         key.refresh_from_db()
         self.assertEqual(ApiKey.objects.filter(user=self.wendy).count(), 2)  # the cast's key and "Keep"
+
+
+class SafeDefaultsTestCase(ApiTestCase):
+    """The key form starts with the weakest mode and an expiry every policy accepts, explains each
+    mode, and says which organization would refuse a key before it is made."""
+
+    def test_the_defaults_are_the_safe_ones(self) -> None:
+        self.client.force_login(self.wendy)
+        r = self.client.get(URL)
+        self.assertContains(r, 'value="read" class="choices" required id="id_mode_0" checked')
+        self.assertContains(r, 'name="expires_in_days" value="90"')
+        for description in KEY_MODE_DESCRIPTIONS.values():
+            self.assertContains(r, str(description))
+        self.org.max_apikey_expiration_days = 30
+        self.org.save()
+        self.assertContains(self.client.get(URL), 'name="expires_in_days" value="30"')  # no policy refuses it
+        self.assertContains(self.client.get(URL), "(limited keys expire within 30 days)")
+
+    def test_a_key_an_organization_would_refuse_is_confirmed_first(self) -> None:
+        self.org.require_apikey_expiration = True
+        self.org.save()
+        self.client.force_login(self.wendy)
+        r = self.client.post(f"{URL}new/", {"name": "Forever", "mode": "read", "expires_in_days": ""})
+        self.assertContains(r, 'id="key-policy-warning"')
+        self.assertContains(r, "Organization Alice Org requires API keys with an expiration date")
+        self.assertContains(r, '<input type="hidden" name="confirmed" value="on">', html=True)
+        self.assertFalse(ApiKey.objects.filter(name="Forever").exists())
+        r = self.client.post(
+            f"{URL}new/", {"name": "Forever", "mode": "read", "expires_in_days": "", "confirmed": "on"}
+        )
+        self.assertContains(r, "It will not be shown again.")
+        self.assertIsNone(ApiKey.objects.get(name="Forever").expires_at)
+        # With an expiry, nothing to confirm.
+        r = self.client.post(f"{URL}new/", {"name": "Soon", "mode": "read", "expires_in_days": "30"})
+        self.assertContains(r, "It will not be shown again.")
+
+    def test_each_policy_error_is_at_its_field(self) -> None:
+        self.org.max_apikey_expiration_days = 30
+        self.org.save()
+        self.client.force_login(self.wendy)
+        r = self.client.post(
+            f"{URL}new/", {"name": "Long", "mode": "all", "limited_to_orgs": [self.org.id], "expires_in_days": "90"}
+        )
+        field = re.search(r'<input type="number" name="expires_in_days".*?</div>', r.content.decode(), re.S)
+        group = r.content.decode()[: field.start()].rsplit("<div>", 1)[1]
+        self.assertIn("API key expiration cannot exceed 30 days for this organization", group)
+        self.assertNotContains(r, 'class="errorlist nonfield"')
+        self.assertContains(r, 'aria-invalid="true"')

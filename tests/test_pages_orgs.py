@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 import tempfile
 import zlib
@@ -66,7 +67,9 @@ class OrgCreateTestCase(ApiTestCase):
         self.assertEqual(org.website, "https://rita.dev/")
         self.assertEqual(Membership.objects.get(organization=org).role, Role.SUPER_ADMIN)
         self.assertTrue(AuditEvent.objects.filter(org_id=org.id, table_name="orgs", operation="INSERT").exists())
-        self.assertContains(self.client.get(f"/orgs/{org.id}/members/"), "Organization Rita&#x27;s Lab was created.")
+        self.assertSays(
+            self.client.get(f"/orgs/{org.id}/members/"), "Organization Rita's Lab was created. Invite your team"
+        )
 
     def test_it_refuses_a_short_name_and_a_bad_website(self) -> None:
         self.client.force_login(self.rita)
@@ -85,16 +88,14 @@ class OrgSettingsTestCase(ApiTestCase):
         media_settings.enable()
         self.addCleanup(media_settings.disable)
 
-    def form(self, **changes: object) -> dict[str, object]:
-        data: dict[str, object] = {
-            "name": self.org.name,
-            "management_email": self.org.management_email,
-            "website": "",
-            "logo_url": "",
-            "max_apikey_expiration_days": "",
+    def form(self, section: str = "general", **changes: object) -> dict[str, object]:
+        """What one section of the page posts: its current values, with `changes`."""
+        data: dict[str, dict[str, object]] = {
+            "general": {"name": self.org.name, "management_email": self.org.management_email, "website": ""},
+            "logo": {"logo_url": ""},
+            "api_keys": {"max_apikey_expiration_days": ""},
         }
-        data.update(changes)
-        return data
+        return {"section": section, **data[section], **changes}
 
     def stored_files(self) -> list[Path]:
         return [p for p in Path(self.media.name).rglob("*") if p.is_file()]
@@ -120,44 +121,92 @@ class OrgSettingsTestCase(ApiTestCase):
 
     def test_it_saves_the_settings_through_the_service(self) -> None:
         self.client.force_login(self.adam)
+        r = self.client.post(self.url, self.form(name="Renamed Org", website="HTTPS://Renamed.dev"))
+        self.assertRedirects(r, self.url, fetch_redirect_response=False)
+        self.assertSays(self.client.get(self.url), "The general settings were saved.")
         r = self.client.post(
-            self.url,
-            self.form(
-                name="Renamed Org",
-                website="HTTPS://Renamed.dev",
-                require_apikey_expiration="on",
-                max_apikey_expiration_days="30",
-            ),
+            self.url, self.form("api_keys", require_apikey_expiration="on", max_apikey_expiration_days="30")
         )
         self.assertRedirects(r, self.url, fetch_redirect_response=False)
+        self.assertSays(self.client.get(self.url), "The API key policy was saved.")
         self.org.refresh_from_db()
         self.assertEqual(self.org.name, "Renamed Org")
         self.assertEqual(self.org.website, "https://renamed.dev/")
         self.assertTrue(self.org.require_apikey_expiration)
         self.assertEqual(self.org.max_apikey_expiration_days, 30)
-        event = AuditEvent.objects.filter(org_id=self.org.id, table_name="orgs", operation="UPDATE").get()
-        self.assertEqual(event.actor_user_email, "adam@example.org")
-        self.assertIn("name", event.changed_fields)
+        first, second = AuditEvent.objects.filter(org_id=self.org.id, table_name="orgs", operation="UPDATE").order_by(
+            "id"
+        )
+        self.assertEqual((first.actor_user_email, second.actor_user_email), ("adam@example.org", "adam@example.org"))
+        self.assertEqual(first.changed_fields, ["name", "website"])
+        self.assertEqual(second.changed_fields, ["max_apikey_expiration_days", "require_apikey_expiration"])
+
+    def test_saving_a_section_unchanged_says_nothing_changed_and_writes_no_event(self) -> None:
+        self.client.force_login(self.adam)
+        events = AuditEvent.objects.filter(org_id=self.org.id).count()
+        for section in ("general", "logo", "api_keys"):
+            with self.subTest(section):
+                r = self.client.post(self.url, self.form(section), follow=True)
+                self.assertSays(r, "Nothing changed.")
+                self.assertNotIn("were saved", r.content.decode())
+        self.assertEqual(AuditEvent.objects.filter(org_id=self.org.id).count(), events)
+
+    def test_each_section_keeps_its_own_errors_and_the_others_their_values(self) -> None:
+        self.client.force_login(self.adam)
+        r = self.client.post(self.url, self.form(name="ab"))
+        self.assertContains(r, "Ensure this value has at least 3 characters")
+        self.assertContains(r, 'value="ab"')
+        self.assertContains(r, 'id="org-api-keys-form"')
+        self.org.refresh_from_db()
+        self.assertEqual(self.org.name, "Alice Org")
+
+    def test_an_unknown_section_is_refused(self) -> None:
+        self.client.force_login(self.adam)
+        self.assertEqual(self.client.post(self.url, {"section": "everything", "name": "Taken"}).status_code, 400)
+        self.org.refresh_from_db()
+        self.assertEqual(self.org.name, "Alice Org")
+
+    def test_the_organization_id_is_shown_with_a_copy_button_and_the_api_docs_link(self) -> None:
+        self.client.force_login(self.adam)
+        r = self.client.get(self.url)
+        self.assertContains(r, f'<code id="settings-org-id">{self.org.id}</code>', html=True)
+        self.assertContains(r, 'data-copy-target="settings-org-id"')
+        self.assertContains(r, 'href="/api/docs/"')
+        # Every member needs the id for the API: the header of every tab shows it.
+        self.client.force_login(self.rita)
+        self.assertContains(
+            self.client.get(f"/orgs/{self.org.id}/members/"), f'<code id="org-id">{self.org.id}</code>', html=True
+        )
+
+    def test_the_sections_come_in_order_with_the_danger_zone_last(self) -> None:
+        self.client.force_login(self.adam)
+        page = self.client.get(self.url).content.decode()
+        ids = re.findall(r'<section class="card settings-section[^"]*" id="([^"]+)"', page)
+        self.assertEqual([i for i in ids if i != "sso"][:5], ["general", "logo", "api-keys", "security", "webhooks"])
+        self.assertEqual(ids[-1], "danger-zone")
 
     def test_it_refuses_an_http_logo_url_and_an_out_of_range_lifetime(self) -> None:
         self.client.force_login(self.adam)
-        r = self.client.post(
-            self.url, self.form(logo_url="http://cdn.example/logo.png", max_apikey_expiration_days="0")
-        )
+        r = self.client.post(self.url, self.form("logo", logo_url="http://cdn.example/logo.png"))
         self.assertContains(r, "The logo address must be an https URL.")
+        r = self.client.post(self.url, self.form("api_keys", max_apikey_expiration_days="0"))
         self.assertContains(r, "Ensure this value is greater than or equal to 1.")
         self.org.refresh_from_db()
         self.assertIsNone(self.org.logo_url)
 
     def test_an_https_logo_url_is_shown(self) -> None:
         self.client.force_login(self.adam)
-        self.client.post(self.url, self.form(logo_url="https://cdn.example/logo.png"))
-        self.assertContains(self.client.get(self.url), 'src="https://cdn.example/logo.png"')
+        self.assertContains(self.client.get(self.url), 'id="no-logo"')
+        self.assertNotContains(self.client.get(self.url), 'id="logo-remove"')
+        self.client.post(self.url, self.form("logo", logo_url="https://cdn.example/logo.png"))
+        r = self.client.get(self.url)
+        self.assertContains(r, '<img class="logo large" id="settings-logo" src="https://cdn.example/logo.png"')
+        self.assertContains(r, 'id="logo-remove"')
 
     def test_an_uploaded_png_is_stored_shown_and_exposed_by_the_api(self) -> None:
         self.client.force_login(self.adam)
         logo = SimpleUploadedFile("logo.png", image_bytes((16, 16)), content_type="image/png")
-        r = self.client.post(self.url, self.form(logo=logo))
+        r = self.client.post(self.url, self.form("logo", logo=logo))
         self.assertRedirects(r, self.url, fetch_redirect_response=False)
         self.org.refresh_from_db()
         name = self.org.logo_file.name
@@ -176,7 +225,7 @@ class OrgSettingsTestCase(ApiTestCase):
         for _ in range(2):
             logo = SimpleUploadedFile("logo.png", image_bytes(), content_type="image/png")
             with self.captureOnCommitCallbacks(execute=True):  # the old file goes once the change commits
-                self.client.post(self.url, self.form(logo=logo))
+                self.client.post(self.url, self.form("logo", logo=logo))
         self.org.refresh_from_db()
         self.assertEqual(self.stored_files(), [Path(self.media.name) / self.org.logo_file.name])
 
@@ -185,7 +234,7 @@ class OrgSettingsTestCase(ApiTestCase):
         exif[0x010F] = "SecretCam"  # Make
         self.client.force_login(self.adam)
         logo = SimpleUploadedFile("photo.JPG", image_bytes((20, 10), "JPEG", exif=exif), content_type="image/jpeg")
-        self.client.post(self.url, self.form(logo=logo))
+        self.client.post(self.url, self.form("logo", logo=logo))
         self.org.refresh_from_db()
         self.assertTrue(self.org.logo_file.name.endswith(".webp"))
         stored = (Path(self.media.name) / self.org.logo_file.name).read_bytes()
@@ -194,9 +243,11 @@ class OrgSettingsTestCase(ApiTestCase):
 
     def test_removing_the_logo_clears_the_file(self) -> None:
         self.client.force_login(self.adam)
-        self.client.post(self.url, self.form(logo=SimpleUploadedFile("l.png", image_bytes(), "image/png")))
+        self.client.post(self.url, self.form("logo", logo=SimpleUploadedFile("l.png", image_bytes(), "image/png")))
         with self.captureOnCommitCallbacks(execute=True):
-            self.client.post(self.url, self.form(remove_logo="on"))
+            r = self.client.post(self.url, {"section": "logo", "remove_logo": "on"}, follow=True)
+        self.assertSays(r, "The logo was removed.")
+        self.assertContains(r, 'id="no-logo"')
         self.org.refresh_from_db()
         self.assertEqual(self.org.logo_file.name, "")
         self.assertEqual(self.stored_files(), [])
@@ -244,7 +295,7 @@ class OrgSettingsTestCase(ApiTestCase):
         self.client.force_login(self.adam)
         for label, (upload, message) in cases.items():
             with self.subTest(label):
-                r = self.client.post(self.url, self.form(name="Not Saved", logo=upload))
+                r = self.client.post(self.url, self.form("logo", logo=upload))
                 self.assertEqual(r.status_code, 200)
                 self.assertContains(r, message)
                 self.org.refresh_from_db()
@@ -256,7 +307,9 @@ class OrgSettingsTestCase(ApiTestCase):
         out = io.BytesIO()
         Image.new("1", (14000, 14000)).save(out, format="PNG")
         self.client.force_login(self.adam)
-        r = self.client.post(self.url, self.form(logo=SimpleUploadedFile("bomb.png", out.getvalue(), "image/png")))
+        r = self.client.post(
+            self.url, self.form("logo", logo=SimpleUploadedFile("bomb.png", out.getvalue(), "image/png"))
+        )
         self.assertContains(r, "The image declares too many pixels.")
         self.assertEqual(self.stored_files(), [])
 
@@ -274,11 +327,11 @@ class OrgDeleteTestCase(ApiTestCase):
         self.assertEqual(self.client.post(self.url, {"name": "Alice Org"}).status_code, 403)
         self.assertTrue(Organization.objects.filter(pk=self.org.pk).exists())
 
-    def test_the_delete_tab_is_shown_only_to_those_who_may_delete(self) -> None:
-        self.client.force_login(self.wendy)
-        self.assertNotContains(self.client.get(f"/orgs/{self.org.id}/members/"), 'id="tab-delete"')
+    def test_the_danger_zone_at_the_end_of_the_settings_leads_here(self) -> None:
         self.client.force_login(self.adam)
-        self.assertContains(self.client.get(f"/orgs/{self.org.id}/members/"), 'id="tab-delete"')
+        r = self.client.get(f"/orgs/{self.org.id}/settings/")
+        self.assertContains(r, f'<a class="button danger" href="{self.url}" id="delete-org-link">', html=False)
+        self.assertNotContains(r, 'id="tab-delete"')
 
     def test_a_wrong_name_is_a_form_error_and_deletes_nothing(self) -> None:
         self.client.force_login(self.adam)
@@ -295,7 +348,7 @@ class OrgDeleteTestCase(ApiTestCase):
         self.assertRedirects(r, "/orgs/", fetch_redirect_response=False)
         self.assertFalse(Organization.objects.filter(pk=self.org.pk).exists())
         self.assertTrue(AuditEvent.objects.filter(org_id=self.org.id, table_name="orgs", operation="DELETE").exists())
-        self.assertContains(self.client.get("/orgs/"), "Organization Alice Org was deleted.")
+        self.assertSays(self.client.get("/orgs/"), "Organization Alice Org was deleted.")
 
 
 class OrgDetailTestCase(ApiTestCase):
@@ -314,7 +367,11 @@ class OrgCsrfTestCase(ApiTestCase):
         client.force_login(self.alice)
         forms = {
             "/orgs/new/": {"name": "Sneaky Org"},
-            f"/orgs/{self.org.id}/settings/": {"name": "Sneaky", "management_email": "a@example.org"},
+            f"/orgs/{self.org.id}/settings/": {
+                "section": "general",
+                "name": "Sneaky",
+                "management_email": "a@example.org",
+            },
             f"/orgs/{self.org.id}/delete/": {"name": "Alice Org"},
         }
         for url, data in forms.items():

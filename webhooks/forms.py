@@ -6,9 +6,8 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
-from rest_framework.exceptions import ValidationError as DrfValidationError
 
-from webhooks.api.serializers import plain_name
+from organizations.text import validate_name
 from webhooks.models import Webhook
 
 EVENT_LABELS = {
@@ -18,15 +17,8 @@ EVENT_LABELS = {
 }
 
 
-def _plain_name(value: str) -> None:
-    try:
-        plain_name(value)
-    except DrfValidationError:
-        raise forms.ValidationError(_("A name cannot contain control characters."), code="invalid") from None
-
-
 class WebhookForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=100, validators=[_plain_name])
+    name = forms.CharField(label=_("Name"), max_length=100, validators=[validate_name])
     url = forms.CharField(
         label=_("URL"), max_length=2000, widget=forms.URLInput(attrs={"placeholder": "https://hooks.example.com/capgo"})
     )

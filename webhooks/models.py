@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from organizations.models import AuditEvent, Organization
+from organizations.text import isolate
 
 
 class Webhook(models.Model):
@@ -27,7 +28,12 @@ class Webhook(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
-        Organization, on_delete=models.SET_NULL, null=True, blank=True, related_name="webhooks"
+        Organization,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="webhooks",
+        verbose_name=_("organization"),
     )
     name = models.CharField(_("name"), max_length=100)
     url = models.URLField(_("URL"), max_length=2000)
@@ -40,10 +46,16 @@ class Webhook(models.Model):
     previous_secret = models.CharField(max_length=100, blank=True, editable=False)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("webhook")
@@ -55,7 +67,7 @@ class Webhook(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        return isolate(self.name)
 
     def snapshot(self) -> dict[str, Any]:
         """What the audit log keeps of a webhook: everything but its secrets."""
@@ -86,23 +98,23 @@ class Delivery(models.Model):
         FAILED = "failed", _("Failed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("webhook"))
     # The audit event it carries (a plain value: events outlive everything); null for test pings.
-    audit_event_id = models.BigIntegerField(null=True, blank=True)
-    event_type = models.CharField(max_length=40)
+    audit_event_id = models.BigIntegerField(_("audit event ID"), null=True, blank=True)
+    event_type = models.CharField(_("event"), max_length=40)
     # Shared by the deliveries of one event and stable across retries: the `webhook-id` header.
-    event_id = models.CharField(max_length=64)
-    payload = models.JSONField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempt_count = models.PositiveSmallIntegerField(default=0)
-    next_retry_at = models.DateTimeField(null=True, blank=True)
+    event_id = models.CharField(_("event ID"), max_length=64)
+    payload = models.JSONField(_("payload"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempt_count = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_retry_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
     # A worker holds the delivery until then; past it another may take it (its worker died).
-    locked_until = models.DateTimeField(null=True, blank=True)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_preview = models.TextField(blank=True)
-    duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    completed_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(_("response status"), null=True, blank=True)
+    response_preview = models.TextField(_("response"), blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("delivery")

@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django import template
 
+from organizations.models import Membership
+from organizations.security import password_policy
+
 register = template.Library()
+
+
+@register.simple_tag
+def password_policies(user: Any) -> list[tuple[str, list[str]]]:
+    """What the person's organizations ask of a password (name, rules), for the password forms."""
+    if not user.is_authenticated:
+        return []
+    rows = (
+        Membership.objects.filter(user=user, organization__password_policy_config__isnull=False)
+        .order_by("organization__name")
+        .values_list("organization__name", "organization__password_policy_config")
+    )
+    return [(name, policy.describe()) for name, config in rows if (policy := password_policy(config))]
+
 
 # First match wins: Edge and Opera announce Chrome too, Chrome announces Safari.
 _BROWSERS = (

@@ -21,6 +21,7 @@ from organizations.models import ApiKey, AuditEvent, Organization
 from organizations.roles import ROLE_ORDER, KeyMode, parse_role
 from organizations.security import POLICY_FIELDS, policy_errors
 from organizations.services import MemberRow, SecurityRow
+from organizations.text import validate_name
 
 # Input -----------------------------------------------------------------------------------
 
@@ -121,7 +122,7 @@ class OrgIdField(serializers.CharField):
 
 
 class OrganizationCreateIn(StrictSerializer):
-    name = serializers.CharField(min_length=3, max_length=100)
+    name = serializers.CharField(min_length=3, max_length=100, validators=[validate_name])
     management_email = serializers.EmailField(required=False, max_length=254)
     website = WebsiteField(required=False, allow_null=True, allow_blank=True)
     logo = HttpsUrlField(required=False, allow_null=True)
@@ -141,7 +142,7 @@ class PasswordPolicyField(serializers.JSONField):
 
 class OrganizationUpdateIn(StrictSerializer):
     orgId = OrgIdField()
-    name = serializers.CharField(required=False, min_length=3, max_length=100)
+    name = serializers.CharField(required=False, min_length=3, max_length=100, validators=[validate_name])
     management_email = serializers.EmailField(required=False, max_length=254)
     website = WebsiteField(required=False, allow_null=True, allow_blank=True)
     logo = HttpsUrlField(required=False, allow_null=True)
@@ -229,14 +230,14 @@ class OrgIdListField(serializers.ListField):
 
 
 class ApiKeyCreateIn(StrictSerializer):
-    name = serializers.CharField(max_length=100)
+    name = serializers.CharField(max_length=100, validators=[validate_name])
     mode = serializers.ChoiceField(required=False, choices=KeyMode.values, default=KeyMode.ALL)
     limited_to_orgs = OrgIdListField(required=False, default=list)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
 class ApiKeyUpdateIn(StrictSerializer):
-    name = serializers.CharField(required=False, max_length=100)
+    name = serializers.CharField(required=False, max_length=100, validators=[validate_name])
     mode = serializers.ChoiceField(required=False, choices=KeyMode.values)
     limited_to_orgs = OrgIdListField(required=False)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)

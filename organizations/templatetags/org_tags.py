@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django import template
+from django.utils.html import format_html
 
 from organizations.models import Organization
 from organizations.roles import Role, parse_role
@@ -32,3 +33,9 @@ def logo_src(org: Organization) -> str:
 def as_json(value: Any) -> str:
     """A readable JSON rendering of an audit record (escaped by the template as usual)."""
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+@register.filter
+def bdi(value: Any) -> str:
+    """`value` escaped, in its own bidirectional isolate: for people's text inside our sentences."""
+    return format_html("<bdi>{}</bdi>", value)

@@ -69,8 +69,10 @@ def new_page(chromium: Browser, site: str) -> Iterator[Callable[..., Page]]:
     """Opens a page in a fresh browser context (its own cookies): one per person in a test."""
     contexts: list[BrowserContext] = []
 
-    def open_page(locale: str = "en-US") -> Page:
-        context = chromium.new_context(base_url=site, locale=locale, viewport={"width": 1280, "height": 800})
+    def open_page(locale: str = "en-US", *, javascript: bool = True) -> Page:
+        context = chromium.new_context(
+            base_url=site, locale=locale, viewport={"width": 1280, "height": 800}, java_script_enabled=javascript
+        )
         context.set_default_timeout(10_000)
         contexts.append(context)
         return context.new_page()

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from organizations.api.serializers import OrgIdField, StrictSerializer, iso
+from organizations.text import validate_name
 from webhooks.models import Delivery, Webhook
-
-# Bidirectional controls reorder what a name shows (U+202A–U+202E, U+2066–U+2069).
-_BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
-
-
-def plain_name(value: str) -> str:
-    """Names refuse control characters, bidirectional controls included."""
-    if any(unicodedata.category(ch) == "Cc" or ch in _BIDI for ch in value):
-        raise serializers.ValidationError("A name cannot contain control characters.")
-    return value
 
 
 class NameField(serializers.CharField):
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(min_length=1, max_length=100, validators=[plain_name], **kwargs)
+        # The names rule of every surface (organizations.text): no control or bidi characters.
+        super().__init__(min_length=1, max_length=100, validators=[validate_name], **kwargs)
 
 
 @extend_schema_field({"type": "array", "minItems": 1, "items": {"type": "string", "enum": list(Webhook.EVENT_TABLES)}})
