@@ -116,6 +116,9 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 # Persistent connections with health checks: a request should not pay for a connect.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The same backend, with a health check that looks at the socket instead of sending SELECT 1.
+    DATABASES["default"]["ENGINE"] = "capgo_org.postgresql"
 if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool("DB_PREPARED_STATEMENTS", default=True):
     # Server-side binding lets psycopg prepare a statement the fifth time a connection runs it;
     # PostgreSQL then skips parsing and planning, which is most of a short query's cost

@@ -9,8 +9,10 @@ every surface and every key.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from allauth.mfa.models import Authenticator
 from django.db import connection
@@ -20,6 +22,7 @@ from accounts.mfa import SECOND_FACTOR_TYPES
 from organizations.exceptions import OrgNotFound, OrgRequires2FA, OrgRequiresExpiringKey, OrgRequiresPasswordPolicy
 from organizations.models import Membership, Organization
 from organizations.roles import Action, Principal, authorize, check_key_mode, check_key_reaches
+from organizations.rows import Columns
 from organizations.security import password_policy
 
 
@@ -80,34 +83,82 @@ def check_compliance(org: Organization, member: Compliance, action: Action) -> N
         raise OrgRequiresPasswordPolicy(org=org)
 
 
-# The lookup ----------------------------------------------------------------------------------
+# The lookup ---------------------------------------------------------------------------------
+
+ORG = Columns(Organization, "o")
+# After the organization's columns, what the rules need to know about the caller there.
+_CALLER_COLUMNS = 3
 
 
 @cache
-def _org_with_role_sql() -> str:
-    """The organization, the caller's role and what the policies need to know about the caller, in
-    one indexed statement.
+def org_select() -> str:
+    """The SELECT items for the organization `o`, the caller's membership `m` in it and what the
+    policies need to know about the caller; the statement joins them as `org_joins` says.
 
     Written once rather than built by the ORM on every call: this runs on every request that
     names an organization, and compiling the equivalent queryset cost three times the CPU of
-    running it (bench/README.md). A raw queryset still converts every column the ORM way. The
-    second-factor subquery runs only for organizations that enforce 2FA.
+    running it (bench/README.md). The second-factor subquery runs only for organizations that
+    enforce 2FA. Only identifiers and constants from the models go into the text.
     """
     qn = connection.ops.quote_name
-    org, membership, factor = Organization._meta, Membership._meta, Authenticator._meta
-    columns = ", ".join(f"o.{qn(field.column)}" for field in org.concrete_fields)
+    factor = Authenticator._meta
     factor_types = ", ".join(f"'{kind}'" for kind in SECOND_FACTOR_TYPES)
-    # Only identifiers and constants from the models go into the text; the values are parameters.
     return (
-        f"SELECT {columns}, m.{qn('role')} AS my_role, "  # noqa: S608
-        f"m.{qn('password_policy_fingerprint')} AS my_password_fingerprint, "
+        f"{ORG.select()}, m.{qn('role')}, m.{qn('password_policy_fingerprint')}, "  # noqa: S608
         f"CASE WHEN o.{qn('enforcing_2fa')} THEN EXISTS (SELECT 1 FROM {qn(factor.db_table)} a "
-        f"WHERE a.{qn('user_id')} = m.{qn('user_id')} AND a.{qn('type')} IN ({factor_types})) "
-        f"ELSE TRUE END AS my_second_factor "
-        f"FROM {qn(membership.db_table)} m "
-        f"INNER JOIN {qn(org.db_table)} o ON o.{qn(org.pk.column)} = m.{qn('organization_id')} "
-        f"WHERE m.{qn('organization_id')} = %s AND m.{qn('user_id')} = %s"
+        f"WHERE a.{qn('user_id')} = m.{qn('user_id')} AND a.{qn('type')} IN ({factor_types})) ELSE TRUE END"
     )
+
+
+def org_select_width() -> int:
+    return len(ORG) + _CALLER_COLUMNS
+
+
+@cache
+def org_joins(user_column: str) -> str:
+    """LEFT JOINs of the caller's membership (by `user_column`) in the organization named by the
+    statement's parameter, and of that organization: NULLs when the caller is not a member."""
+    qn = connection.ops.quote_name
+    org, membership = Organization._meta, Membership._meta
+    return (
+        f"LEFT JOIN {qn(membership.db_table)} m ON m.{qn('organization_id')} = %s "
+        f"AND m.{qn('user_id')} = {user_column} "
+        f"LEFT JOIN {qn(org.db_table)} o ON o.{qn(org.pk.column)} = m.{qn('organization_id')}"
+    )
+
+
+def org_from_row(values: Sequence[Any]) -> Organization | None:
+    """The organization of an `org_select` slice, with the caller's role (`my_role`) and compliance
+    facts on it; None when the caller is not a member (or it does not exist)."""
+    if values[0] is None:
+        return None
+    org = ORG.load(values[: len(ORG)])
+    role, fingerprint, second_factor = values[len(ORG) :]
+    org.my_role = role
+    org.my_password_fingerprint = fingerprint
+    org.my_second_factor = bool(second_factor)
+    return org
+
+
+@cache
+def _org_sql() -> str:
+    """The organization and the caller's place in it, for a caller known by id (a browser session)."""
+    caller = connection.ops.quote_name("caller_id")
+    return f"SELECT {org_select()} FROM (SELECT %s AS {caller}) caller {org_joins(f'caller.{caller}')}"  # noqa: S608
+
+
+def _fetch_org(principal: Principal, org_id: str) -> Organization | None:
+    key = principal.api_key
+    prefetched = getattr(key, "prefetched_org", None)
+    if prefetched is not None and prefetched[0] == org_id:
+        # The key's own lookup read it in the same statement (authentication.key_for); used once.
+        key.prefetched_org = None
+        return prefetched[1]
+    user_id = Membership._meta.get_field("user").get_db_prep_value(principal.user.pk, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_org_sql(), [user_id, org_id])
+        row = cursor.fetchone()
+    return org_from_row(row)
 
 
 def org_for(principal: Principal, org_id: str | None, action: Action) -> tuple[Organization, str]:
@@ -117,16 +168,13 @@ def org_for(principal: Principal, org_id: str | None, action: Action) -> tuple[O
     organization's security policies (403), the role (403).
     """
     check_key_mode(principal, action)
-    org = None
-    if org_id:
-        user_id = Membership._meta.get_field("user").get_db_prep_value(principal.user.pk, connection)
-        org = next(iter(Organization.objects.raw(_org_with_role_sql(), [org_id, user_id])), None)
+    org = _fetch_org(principal, org_id) if org_id else None
     if org is None:
         raise OrgNotFound()
     check_key_reaches(principal, org.id)
     check_expiry_policy(principal, org)
     org.my_compliance = compliance(
-        org, has_second_factor=bool(org.my_second_factor), password_fingerprint=org.my_password_fingerprint
+        org, has_second_factor=org.my_second_factor, password_fingerprint=org.my_password_fingerprint
     )
     check_compliance(org, org.my_compliance, action)
     authorize(principal, action, org.my_role, org_id=org.id)

@@ -141,11 +141,35 @@ return counts
 """
 
 
+# All or none: KEYS the counters, ARGV[1] their time to live, ARGV[i + 1] the limit of KEYS[i].
+# Returns {i, count} for the first counter already at its limit (nothing counted), else {0, 0}.
+_REDIS_CHARGE = """
+for i, key in ipairs(KEYS) do
+    local n = tonumber(redis.call('GET', key) or '0')
+    if n >= tonumber(ARGV[i + 1]) then return {i, n} end
+end
+for i, key in ipairs(KEYS) do
+    if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+end
+return {0, 0}
+"""
+
+
+def _redis_script(backend: RedisCache, source: str) -> Any:
+    """A script on this cache backend's client, made once per backend instance (one per thread):
+    redis-py's client and its connection pool are reused, and the script is sent by its SHA
+    (EVALSHA), loaded again by redis-py if Redis has forgotten it."""
+    scripts = backend.__dict__.setdefault("_capgo_scripts", {})
+    script = scripts.get(source)
+    if script is None:
+        script = scripts[source] = backend._cache.get_client(write=True).register_script(source)
+    return script
+
+
 def _count_in_redis(backend: RedisCache, counters: Sequence[tuple[str, int]], timeout: int) -> list[int]:
-    keys = [backend.make_and_validate_key(name) for name, _limit in counters]
-    client = backend._cache.get_client(keys[0], write=True)
+    keys = [backend.make_key(name) for name, _limit in counters]
     # One script, one round trip: atomic, and the later counters only count what the earlier let through.
-    counts = client.eval(_REDIS_COUNT, len(keys), *keys, timeout, *(limit for _name, limit in counters))
+    counts = _redis_script(backend, _REDIS_COUNT)(keys=keys, args=[timeout, *(limit for _name, limit in counters)])
     return [int(n) for n in counts]
 
 
@@ -316,6 +340,41 @@ def peek(scope: str, ident: object, limit: int, window: int = WINDOW_SECONDS) ->
     number, reset = _window(now(), window)
     count = _guarded(_read, _counter_name(scope, ident, number, window))
     return None if count is None else Decision(limit=limit, count=int(count), reset=reset)
+
+
+def _charge(counters: Sequence[tuple[str, int]], timeout: int) -> tuple[int, int]:
+    """Count one in every (name, limit) counter unless one is already at its limit: (position from 1
+    of the first at its limit and its count) or (0, 0) when all were counted."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        keys = [backend.make_key(name) for name, _limit in counters]
+        position, count = _redis_script(backend, _REDIS_CHARGE)(keys=keys, args=[timeout, *(n for _k, n in counters)])
+        return int(position), int(count)
+    # Elsewhere (no Redis: one machine) a read, then the counts: two requests at the same moment
+    # may both pass a counter that had one left, as with every counter of that store.
+    for position, (name, limit) in enumerate(counters, start=1):
+        count = _read(name)
+        if count >= limit:
+            return position, count
+    for name, limit in counters:
+        _count([(name, limit)], timeout, _window(now())[0])
+    return 0, 0
+
+
+def charge_all(counters: Sequence[tuple[str, object, int]], window: int) -> tuple[int, Decision] | None:
+    """Count one against every (scope, ident, limit), or against none when one is at its limit.
+
+    For caps on what a request sends (invitation emails): one round trip to Redis. Returns the
+    position (from 0) and decision of the counter that refused, or None when all were counted or
+    the store is unavailable.
+    """
+    number, reset = _window(now(), window)
+    named = [(_counter_name(scope, ident, number, window), limit) for scope, ident, limit in counters]
+    result = _guarded(_charge, named, reset + 2)
+    if result is None or result[0] == 0:
+        return None
+    position, count = result
+    return position - 1, Decision(limit=named[position - 1][1], count=count, reset=reset)
 
 
 def _counter_name(scope: str, ident: object, number: int, window: int) -> str:

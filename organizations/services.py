@@ -427,12 +427,10 @@ def _count_invitation_email(sender: User, org: Organization, recipient: str) -> 
             settings.INVITATION_EMAILS_PER_HOUR_PER_RECIPIENT,
         ),
     ]
-    for scope, ident, limit in caps:
-        decision = ratelimit.peek(scope, ident, limit, window=INVITATION_CAP_WINDOW)
-        if decision is not None and decision.count >= limit:
-            raise RateLimited(_invitation_cap_message(scope, decision.reset), retry_after=decision.reset)
-    for scope, ident, limit in caps:
-        ratelimit.hit(scope, ident, limit, window=INVITATION_CAP_WINDOW)
+    refused = ratelimit.charge_all(caps, window=INVITATION_CAP_WINDOW)  # one round trip to Redis
+    if refused is not None:
+        position, decision = refused
+        raise RateLimited(_invitation_cap_message(caps[position][0], decision.reset), retry_after=decision.reset)
 
 
 INVITATION_CAP_WINDOW = 3600
