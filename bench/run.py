@@ -41,6 +41,7 @@ class Endpoint:
     keys: str  # which list of bench/results/keys.json the requests rotate through
     target: float | None  # minimum ratio to /healthz at 16 connections
     lines: list[tuple[str, str, str, str]] = field(default_factory=list)
+    server: str = "app"  # "app" (the product) or "peer" (bench/peer: the plain DRF yardstick)
 
 
 def endpoints(keys: dict[str, list[list[str]]]) -> list[Endpoint]:
@@ -51,12 +52,17 @@ def endpoints(keys: dict[str, list[list[str]]]) -> list[Endpoint]:
     put_b = '{{"orgId": "{org}", "name": "Benchmarked B"}}'
     return [
         Endpoint("healthz", "GET /healthz", "rotate.lua", "", None, [("GET", "/healthz", "", "")]),
+        # The yardstick: a plain DRF list of 20 organizations (bench/peer), same data, same gunicorn.
         Endpoint(
-            "org_get", "GET /organization/?orgId=", "rotate.lua", "read", 0.50,
+            "peer", "peer: plain DRF, 20 orgs", "rotate.lua", "list", None,
+            lines("list", "GET", "/peer/organizations/"), server="peer",
+        ),
+        Endpoint(
+            "org_get", "GET /organization/?orgId=", "rotate.lua", "read", 0.40,
             lines("read", "GET", "/organization/?orgId={org}"),
         ),
         Endpoint(
-            "org_list", "GET /organization/ (50 orgs)", "rotate.lua", "list", 0.30,
+            "org_list", "GET /organization/ (50 orgs)", "rotate.lua", "list", 0.25,
             lines("list", "GET", "/organization/"),
         ),
         Endpoint(
@@ -146,10 +152,13 @@ def flush_redis(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
 
-def start_gunicorn(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_gunicorn(
+    args: argparse.Namespace, env: dict[str, str], app: str = "capgo_org.wsgi", port: int | None = None
+) -> subprocess.Popen[bytes]:
+    port = args.port if port is None else port
     command = [
-        GUNICORN, "capgo_org.wsgi",
-        "--bind", f"127.0.0.1:{args.port}",
+        GUNICORN, app,
+        "--bind", f"127.0.0.1:{port}",
         "--workers", str(args.workers),
         "--worker-class", args.worker_class,
         "--threads", str(args.threads),
@@ -165,7 +174,7 @@ def start_gunicorn(args: argparse.Namespace, env: dict[str, str]) -> subprocess.
         if server.poll() is not None:
             raise SystemExit(f"gunicorn exited with {server.returncode}; see {RESULTS / 'gunicorn.log'}")
         try:
-            if call(args.port, "GET", "/healthz")[0] == 200:
+            if call(port, "GET", "/healthz")[0] in (200, 404):  # the peer has no /healthz
                 return server
         except OSError:
             pass
@@ -214,6 +223,10 @@ def preflight(port: int, endpoint: Endpoint) -> None:
 # Load -------------------------------------------------------------------------------------
 
 
+def port_of(args: argparse.Namespace, endpoint: Endpoint) -> int:
+    return args.port + 1 if endpoint.server == "peer" else args.port
+
+
 def run_wrk(args: argparse.Namespace, endpoint: Endpoint, connections: int, seconds: float) -> dict[str, Any]:
     spec = RESULTS / f"spec-{endpoint.name}.tsv"
     spec.write_text("".join("\t".join(line) + "\n" for line in endpoint.lines))
@@ -230,7 +243,7 @@ def run_wrk(args: argparse.Namespace, endpoint: Endpoint, connections: int, seco
     )
     command = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s",
-        "-s", str(BENCH / endpoint.script), f"http://127.0.0.1:{args.port}",
+        "-s", str(BENCH / endpoint.script), f"http://127.0.0.1:{port_of(args, endpoint)}",
     ]  # fmt: skip
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())
@@ -320,13 +333,16 @@ def judge(rows: list[dict[str, Any]], endpoints_: list[Endpoint]) -> list[str]:
 
 def table(rows: list[dict[str, Any]], endpoints_: list[Endpoint]) -> str:
     targets = {e.name: e.target for e in endpoints_}
-    header = "| endpoint | conns | req/s | p50 ms | p99 ms | p99/p50 | errors | ratio to /healthz | target (16) |"
-    lines = [header, "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    header = (
+        "| endpoint | conns | req/s | p50 ms | p99 ms | p99/p50 | errors | ratio to /healthz | ratio to peer "
+        "| target (16) |"
+    )
+    lines = [header, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for row in rows:
         target = targets.get(row["endpoint"])
         lines.append(
             f"| {row['label']} | {row['connections']} | {row['rps']:.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} "
-            f"| {row['p99_over_p50']:.1f} | {row['errors']} | {row['ratio']:.2f} "
+            f"| {row['p99_over_p50']:.1f} | {row['errors']} | {row['ratio']:.2f} | {row['ratio_to_peer']:.2f} "
             f"| {f'≥ {target:.2f}' if target is not None and row['connections'] == 16 else ''} |"
         )
     return "\n".join(lines)
@@ -366,15 +382,21 @@ def main() -> None:
     keys = json.loads((RESULTS / "keys.json").read_text())
     chosen = endpoints(keys)
     if args.only:
-        wanted = {"healthz", *args.only.split(",")}
+        wanted = {"healthz", "peer", *args.only.split(",")}
         chosen = [e for e in chosen if e.name in wanted]
     connection_counts = [int(c) for c in args.connections.split(",")]
 
     server = start_gunicorn(args, env)
+    peer_env = dict(env, DJANGO_SETTINGS_MODULE="bench.peer.settings")
+    try:
+        peer = start_gunicorn(args, peer_env, app="bench.peer.wsgi", port=args.port + 1)
+    except BaseException:
+        stop(server)
+        raise
     rows: list[dict[str, Any]] = []
     try:
         for endpoint in chosen:
-            preflight(args.port, endpoint)
+            preflight(port_of(args, endpoint), endpoint)
         for connections in connection_counts:
             print(f"wrk, {connections} connections, {args.warmup:g} s warm-up + {args.duration:g} s:", flush=True)
             baseline = [measure(args, chosen[0], connections)]
@@ -385,12 +407,15 @@ def main() -> None:
             base = dict(baseline[0])
             base["rps"] = round(sum(b["rps"] for b in baseline) / 2, 1)
             base["baseline_rps"] = [b["rps"] for b in baseline]
+            peer_rps = next(row["rps"] for row in measured if row["endpoint"] == "peer")
             for row in [base, *measured]:
                 row["ratio"] = round(row["rps"] / base["rps"], 3)
+                row["ratio_to_peer"] = round(row["rps"] / peer_rps, 3)
             rows += [base, *measured]
         rss = worker_rss_mb(server.pid)
     finally:
         stop(server)
+        stop(peer)
 
     missed = judge(rows, chosen)
     if any(mb >= 150 for mb in rss):
