@@ -178,4 +178,5 @@ def org_for(principal: Principal, org_id: str | None, action: Action) -> tuple[O
     )
     check_compliance(org, org.my_compliance, action)
     authorize(principal, action, org.my_role, org_id=org.id)
+    org.my_role_user_id = principal.user.pk  # whose role `my_role` is (services._role_of)
     return org, org.my_role

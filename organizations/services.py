@@ -319,6 +319,10 @@ def _last_super_admin_guard(org: Organization, membership: Membership) -> None:
 
 
 def _role_of(org: Organization, user: User) -> str | None:
+    """`user`'s role in `org` at the start of the request: `access.org_for` read the caller's with the
+    organization (`my_role`, no query more); otherwise it is looked up."""
+    if getattr(org, "my_role", None) is not None and getattr(org, "my_role_user_id", None) == user.pk:
+        return org.my_role
     return Membership.objects.filter(organization=org, user=user).values_list("role", flat=True).first()
 
 
@@ -372,6 +376,7 @@ def member_invite(*, actor: Principal, org: Organization, email: str, role: str)
     member = Membership.objects.select_related("user").filter(organization=org, user__email=email).first()
     if member is not None:
         return MemberRow.of_membership(member_change_role(actor=actor, org=org, membership=member, new_role=role))
+    actor_role = _role_of(org, actor.user)  # as in member_change_role: the role at the request's start
     with transaction.atomic():
         org = _lock(org)
         invitation = (
@@ -380,7 +385,7 @@ def member_invite(*, actor: Principal, org: Organization, email: str, role: str)
             .first()
         )
         authorize_member_change(
-            actor, _role_of(org, actor.user), target_role=invitation.role if invitation else None, new_role=role
+            actor, actor_role, target_role=invitation.role if invitation else None, new_role=role
         )
         _count_invitation_email(actor.user, org, email)
         token, digest = _new_invitation_token()

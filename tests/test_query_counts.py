@@ -127,6 +127,7 @@ class OrganizationQueryCountsTestCase(QueryCountTestCase):
 
 
 class MembersQueryCountsTestCase(QueryCountTestCase):
+    # The caller's role comes with the organization (access.org_for): member changes do not ask again.
     def test_the_member_list_is_the_same_for_4_or_200_members_with_invitations(self) -> None:
         # Key with organization and role, memberships with users, pending invitations, their users.
         add_invitations(self.org, 1, "pending-")
@@ -141,26 +142,26 @@ class MembersQueryCountsTestCase(QueryCountTestCase):
 
     def test_invite(self) -> None:
         # ... and the invitation email, stored with the invitation (sent by a task after the commit).
-        with self.captureOnCommitCallbacks(execute=True), self.assertNumQueries(10 + WEBHOOK_LOOKUP + 1):
+        with self.captureOnCommitCallbacks(execute=True), self.assertNumQueries(9 + WEBHOOK_LOOKUP + 1):
             r = self.post(MEMBERS_URL, {"orgId": self.org.id, "email": "new@example.org", "role": "read"},
                           key=self.key["all"])  # fmt: skip
         self.assertEqual(r.status_code, 200, r.content)
 
     def test_change_a_role(self) -> None:
-        with self.assertNumQueries(9 + WEBHOOK_LOOKUP):
+        with self.assertNumQueries(8 + WEBHOOK_LOOKUP):
             r = self.post(MEMBERS_URL, {"orgId": self.org.id, "email": self.rita.email, "role": "write"},
                           key=self.key["all"])  # fmt: skip
         self.assertEqual(r.status_code, 200, r.content)
 
     def test_remove_a_member(self) -> None:
         add_people(self.org, MANY, "bystander-")
-        with self.assertNumQueries(8 + WEBHOOK_LOOKUP):
+        with self.assertNumQueries(7 + WEBHOOK_LOOKUP):
             r = self.delete(MEMBERS_URL, {"orgId": self.org.id, "email": self.rita.email}, key=self.key["all"])
         self.assertEqual(r.status_code, 200, r.content)
 
     def test_cancel_an_invitation(self) -> None:
         add_invitations(self.org, 1, "cancelled-")
-        with self.assertNumQueries(12 + WEBHOOK_LOOKUP):
+        with self.assertNumQueries(11 + WEBHOOK_LOOKUP):
             r = self.delete(MEMBERS_URL, {"orgId": self.org.id, "email": "cancelled-0@example.org"},
                             key=self.key["all"])  # fmt: skip
         self.assertEqual(r.status_code, 200, r.content)
