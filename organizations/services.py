@@ -384,9 +384,7 @@ def member_invite(*, actor: Principal, org: Organization, email: str, role: str)
             .filter(organization=org, email=email, status=Invitation.Status.PENDING)
             .first()
         )
-        authorize_member_change(
-            actor, actor_role, target_role=invitation.role if invitation else None, new_role=role
-        )
+        authorize_member_change(actor, actor_role, target_role=invitation.role if invitation else None, new_role=role)
         _count_invitation_email(actor.user, org, email)
         token, digest = _new_invitation_token()
         expires_at = timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS)
