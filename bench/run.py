@@ -42,6 +42,7 @@ class Endpoint:
     target: float | None  # minimum ratio to /healthz at 16 connections
     lines: list[tuple[str, str, str, str]] = field(default_factory=list)
     server: str = "app"  # "app" (the product) or "peer" (bench/peer: the plain DRF yardstick)
+    items: int | None = None  # if set, the preflight's answer must be a JSON list of this many
 
 
 def endpoints(keys: dict[str, list[list[str]]]) -> list[Endpoint]:
@@ -55,7 +56,7 @@ def endpoints(keys: dict[str, list[list[str]]]) -> list[Endpoint]:
         # The yardstick: a plain DRF list of 20 organizations (bench/peer), same data, same gunicorn.
         Endpoint(
             "peer", "peer: plain DRF, 20 orgs", "rotate.lua", "list", None,
-            lines("list", "GET", "/peer/organizations/"), server="peer",
+            lines("list", "GET", "/peer/organizations/"), server="peer", items=20,
         ),
         Endpoint(
             "org_get", "GET /organization/?orgId=", "rotate.lua", "read", 0.40,
@@ -218,6 +219,9 @@ def preflight(port: int, endpoint: Endpoint) -> None:
         status, content = call(port, check_method, check_path, key, check_body)
         if not 200 <= status < 300:
             raise SystemExit(f"{endpoint.label}: {check_method} {check_path} answered {status}: {content[:300]!r}")
+        # The peer must do the work its label says (20 organizations), or every ratio to it is off.
+        if endpoint.items is not None and len(json.loads(content)) != endpoint.items:
+            raise SystemExit(f"{endpoint.label}: {len(json.loads(content))} items instead of {endpoint.items}")
 
 
 # Load -------------------------------------------------------------------------------------
