@@ -153,10 +153,20 @@ def flush_redis(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
 
+# How each server shows it is ready: (name, probe path, the status it answers once the workers serve).
+# The product's health probe; the peer's one endpoint, which refuses a request without a key.
+READY = {
+    "capgo_org.wsgi": ("gunicorn", "/healthz", 200),
+    "bench.peer.wsgi": ("gunicorn-peer", "/peer/organizations/", 403),
+}
+
+
 def start_gunicorn(
     args: argparse.Namespace, env: dict[str, str], app: str = "capgo_org.wsgi", port: int | None = None
 ) -> subprocess.Popen[bytes]:
     port = args.port if port is None else port
+    name, probe, ready = READY[app]
+    log = RESULTS / f"{name}.log"  # one each: the peer's errors do not land in the product's log
     command = [
         GUNICORN, app,
         "--bind", f"127.0.0.1:{port}",
@@ -165,7 +175,7 @@ def start_gunicorn(
         "--threads", str(args.threads),
         "--backlog", "2048",
         "--log-level", "warning",
-        "--error-logfile", str(RESULTS / "gunicorn.log"),
+        "--error-logfile", str(log),
     ]  # fmt: skip
     if args.preload:
         command.append("--preload")
@@ -173,15 +183,15 @@ def start_gunicorn(
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {server.returncode}; see {RESULTS / 'gunicorn.log'}")
+            raise SystemExit(f"{name} exited with {server.returncode}; see {log}")
         try:
-            if call(port, "GET", "/healthz")[0] in (200, 404):  # the peer has no /healthz
+            if call(port, "GET", probe)[0] == ready:
                 return server
         except OSError:
             pass
         time.sleep(0.2)
     stop(server)
-    raise SystemExit("gunicorn did not answer /healthz within 30 s")
+    raise SystemExit(f"{name} did not answer {probe} with {ready} within 30 s; see {log}")
 
 
 def stop(server: subprocess.Popen[bytes]) -> None:
