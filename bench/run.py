@@ -2,10 +2,12 @@
 
 1. (Re)creates the PostgreSQL database `capgo_bench`, migrates it and loads the data set
    (bench/generate.py);
-2. starts gunicorn with the production settings on 127.0.0.1;
+2. starts gunicorn with the production settings on 127.0.0.1, and a second one alike on the next
+   port for the peer (bench/peer: a plain DRF endpoint on the same data, the yardstick);
 3. drives each endpoint with wrk at 16 and 64 connections, after a warm-up, rotating keys;
-4. prints one table (requests/s, p50, p99, errors, ratio to /healthz measured in the same run,
-   the targets) and the gunicorn workers' RSS, and writes it all to bench/results/latest.json.
+4. prints one table (requests/s, p50, p99, errors, ratios to /healthz and to the peer measured
+   in the same run, the targets) and the gunicorn workers' RSS, and writes it all to
+   bench/results/latest.json.
 """
 
 from __future__ import annotations
