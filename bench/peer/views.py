@@ -8,15 +8,16 @@ prefetches the caller's memberships, so a response costs three queries whatever 
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 from rest_framework import authentication, exceptions, generics, permissions, serializers
+from rest_framework.request import Request
 
-from bench.peer.models import Key, Membership, Organization
+from bench.peer.models import Key, Membership, Organization, Person
 from organizations import api_keys  # the stored digests are the product's
 
 
 class KeyAuthentication(authentication.BaseAuthentication):
-    def authenticate(self, request):  # noqa: ANN001, ANN201 - DRF's signature
+    def authenticate(self, request: Request) -> tuple[Person, Key] | None:
         presented = request.META.get("HTTP_AUTHORIZATION", "")
         lookup = api_keys.parse_lookup(presented)
         if lookup is None:
@@ -46,7 +47,7 @@ class OrganizationList(generics.ListAPIView):
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = OrganizationSerializer
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self) -> QuerySet[Organization]:
         user = self.request.user
         mine = Prefetch("memberships", queryset=Membership.objects.filter(user=user), to_attr="mine")
         return Organization.objects.filter(memberships__user=user).prefetch_related(mine).order_by("created_at")[:20]
