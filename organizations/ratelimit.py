@@ -356,8 +356,7 @@ def _charge(counters: Sequence[tuple[str, int]], timeout: int) -> tuple[int, int
         count = _read(name)
         if count >= limit:
             return position, count
-    for name, limit in counters:
-        _count([(name, limit)], timeout, _window(now())[0])
+    _count(counters, timeout, _window(now())[0])  # each is below its limit: all of them are counted
     return 0, 0
 
 
