@@ -115,8 +115,11 @@ def test_a_name_with_a_direction_override_is_refused_on_every_surface(
     User.objects.filter(email="sam@example.org").update(is_staff=True, is_superuser=True)
     staff = new_page()
     log_in(staff, "sam@example.org")
-    staff.goto(f"/admin/organizations/organization/{org.id}/change/")
-    staff.fill("#id_name", sneaky)
+    shown = staff.goto(f"/admin/organizations/organization/{org.id}/change/")
+    # What the page was, if it is not the form (CI once timed out waiting for the field).
+    assert shown is not None and shown.status == 200, (shown and shown.status, staff.url, staff.content()[:2000])
+    expect(staff.locator("#organization_form #id_name")).to_be_visible(timeout=30_000)
+    staff.fill("#organization_form #id_name", sneaky)
     staff.click("input[name=_save]")
     expect(staff.locator(".errorlist").first).to_have_text(message)
     org.refresh_from_db()
