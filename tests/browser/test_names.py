@@ -118,8 +118,7 @@ def test_a_name_with_a_direction_override_is_refused_on_every_surface(
     shown = staff.goto(f"/admin/organizations/organization/{org.id}/change/")
     # What the page was, if it is not the form (CI once timed out waiting for the field).
     assert shown is not None and shown.status == 200, (shown and shown.status, staff.url, staff.content()[:2000])
-    expect(staff.locator("#organization_form #id_name")).to_be_visible(timeout=30_000)
-    staff.fill("#organization_form #id_name", sneaky)
+    staff.fill("#organization_form #id_name", sneaky, timeout=30_000)
     staff.click("input[name=_save]")
     expect(staff.locator(".errorlist").first).to_have_text(message)
     org.refresh_from_db()
