@@ -20,12 +20,16 @@ Converter = Callable[[Any, Any, Any], Any]
 
 
 class Columns:
-    """Every concrete column of `model`, read under the table alias `alias`."""
+    """Every concrete column of `model` (or those of the fields `names`, in that order), read under the
+    table alias `alias`."""
 
-    def __init__(self, model: type[Model], alias: str) -> None:
+    def __init__(self, model: type[Model], alias: str, names: Sequence[str] | None = None) -> None:
         self.model = model
         self.alias = alias
-        self.fields = list(model._meta.concrete_fields)
+        if names is None:
+            self.fields = list(model._meta.concrete_fields)
+        else:
+            self.fields = [model._meta.get_field(name) for name in names]
         self.attnames = [field.attname for field in self.fields]
         self._converters: list[tuple[int, list[Converter], Any]] | None = None
 
@@ -50,12 +54,47 @@ class Columns:
             self._converters = found
         return self._converters
 
-    def load(self, values: Sequence[Any]) -> Model:
-        """An instance from this model's slice of a row (None columns included, as the ORM reads them)."""
+    def values(self, values: Sequence[Any]) -> list[Any]:
+        """The Python values of this slice of a row, as the ORM converts them."""
         values = list(values)
         for position, functions, column in self.converters():
             value = values[position]
             for function in functions:
                 value = function(value, column, connection)
             values[position] = value
-        return self.model.from_db(connection.alias, self.attnames, values)
+        return values
+
+    def load(self, values: Sequence[Any]) -> Model:
+        """An instance from this model's slice of a row (None columns included, as the ORM reads them)."""
+        return self.model.from_db(connection.alias, self.attnames, self.values(values))
+
+
+def uuid_text(column: str) -> str:
+    """SQL reading the UUID column `column` (`alias."name"`) as its canonical text, as `str(uuid)`
+    writes it: PostgreSQL casts its uuid type; SQLite stores Django's UUIDs as 32 lowercase hex
+    digits, which the expression punctuates. NULL stays NULL."""
+    if connection.vendor == "postgresql":
+        return f"CAST({column} AS text)"
+    return (
+        f"(substr({column}, 1, 8) || '-' || substr({column}, 9, 4) || '-' || substr({column}, 13, 4) "
+        f"|| '-' || substr({column}, 17, 4) || '-' || substr({column}, 21, 12))"
+    )
+
+
+def reader(model: type[Model], name: str) -> Callable[[Any], Any]:
+    """A function turning what the database returns for `model.name` into its Python value, as the
+    ORM would (a datetime from SQLite's text, for one); None stays None."""
+    field = model._meta.get_field(name)
+    column = field.get_col(model._meta.db_table)
+    functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+
+    def read(value: Any) -> Any:
+        for function in functions:
+            value = function(value, column, connection)
+        return value
+
+    return read if functions else _same
+
+
+def _same(value: Any) -> Any:
+    return value

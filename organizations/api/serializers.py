@@ -17,6 +17,7 @@ from django.core.validators import URLValidator
 from rest_framework import serializers
 from rest_framework.request import Request
 
+from organizations.access import ORGANIZATION_VALUES
 from organizations.models import ApiKey, AuditEvent, Organization
 from organizations.roles import ROLE_ORDER, KeyMode, parse_role
 from organizations.security import POLICY_FIELDS, policy_errors
@@ -251,15 +252,6 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-# The columns an organization's JSON is made of. Lists fetch just these with `.values()`, so a
-# page of 100 organizations builds no model instances (`organization_row_json`).
-ORGANIZATION_VALUES = (
-    "id", "created_by_id", "created_at", "updated_at", "logo_file", "logo_url", "name", "management_email",
-    "customer_id", "website", "require_apikey_expiration", "max_apikey_expiration_days", "enforcing_2fa",
-    "password_policy_config",
-)  # fmt: skip
-
-
 def logo_url(logo_file: str, url: str | None, request: Request | None) -> str | None:
     """An uploaded file (its stored name) wins over a URL set through the API."""
     if logo_file:
@@ -269,7 +261,7 @@ def logo_url(logo_file: str, url: str | None, request: Request | None) -> str | 
 
 
 def organization_row_json(row: Mapping[str, Any], request: Request | None) -> dict[str, Any]:
-    """An organization from a `.values(*ORGANIZATION_VALUES)` row."""
+    """An organization from a row of `access.ORGANIZATION_VALUES` (`.values()` or `visible_organizations_page`)."""
     return {
         "id": row["id"],
         "created_by": str(row["created_by_id"]) if row["created_by_id"] else None,

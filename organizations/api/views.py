@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from django.db.models import Count, Prefetch, QuerySet, Window
+from django.db.models import Prefetch
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -22,10 +22,9 @@ from rest_framework.response import Response
 from rest_framework.viewsets import ViewSet
 
 from organizations import audit, services
-from organizations.access import check_expiry_policy, org_for, visible_organizations
+from organizations.access import check_expiry_policy, org_for, visible_organizations_page
 from organizations.api import schema_docs as docs
 from organizations.api.serializers import (
-    ORGANIZATION_VALUES,
     ApiKeyCreateIn,
     ApiKeyUpdateIn,
     AuditListIn,
@@ -109,21 +108,6 @@ def _reusable(serializer_class: type[serializers.Serializer]) -> serializers.Ser
     return serializer
 
 
-def _page_with_total(rows: QuerySet[Any, dict[str, Any]], page: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-    """One page of `rows` and the number of all of them, in one query.
-
-    COUNT(*) OVER () is computed before LIMIT and OFFSET apply; only a page past the end (no
-    row to carry the total) costs a second query.
-    """
-    found = list(rows.annotate(_total=Window(Count("*")))[page * limit : (page + 1) * limit])
-    if found:
-        total = found[0]["_total"]
-        for row in found:
-            del row["_total"]
-        return found, total
-    return [], rows.count() if page else 0
-
-
 # Organizations ---------------------------------------------------------------------------
 
 
@@ -138,7 +122,7 @@ class OrganizationViewSet(ApiViewSet):
             org, _role = org_for(principal, params["orgId"], Action.READ_ORG)
             return Response({"data": organization_json(org, request)})
         page, limit = params["page"], params["limit"]
-        rows, total = _page_with_total(visible_organizations(principal).values(*ORGANIZATION_VALUES), page, limit)
+        rows, total = visible_organizations_page(principal, page, limit)
         return Response(
             {"data": [organization_row_json(o, request) for o in rows], "page": page, "limit": limit, "total": total}
         )
