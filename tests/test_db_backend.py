@@ -1,14 +1,19 @@
 """The PostgreSQL backend's health check: no round trip for a live connection, and a connection the
-server closed is replaced before the request's first query instead of failing it."""
+server closed is replaced before the request's first query instead of failing it; and its loader
+of timestamps."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 from django.db import connection
 from django.test import TransactionTestCase
+from psycopg.pq import Format
+
+from capgo_org.postgresql.base import TIMESTAMPTZ_OID, UtcTimestamptzLoader
 
 from organizations.models import Organization
 
@@ -43,3 +48,17 @@ class HealthCheckTests(TransactionTestCase):
         connection.health_check_done = False
         self.assertFalse(Organization.objects.exists())
         self.assertNotEqual(connection.connection.info.backend_pid, pid)
+
+
+class TimestampLoaderTests(TransactionTestCase):
+    def test_datetimes_are_read_by_the_compiled_loader_as_aware_utc(self) -> None:
+        Organization.objects.exists()
+        self.assertIs(connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT), UtcTimestamptzLoader)
+        written = [datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)]
+        for moment in written:
+            org = Organization.objects.create(name="Timed", created_at=moment)
+            read = Organization.objects.get(pk=org.pk).created_at
+            self.assertEqual((read, read.tzinfo, read.isoformat()), (moment, UTC, moment.isoformat()))
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT TIMESTAMPTZ '2026-06-01 12:00:00.5+02'")
+            self.assertEqual(cursor.fetchone()[0], datetime(2026, 6, 1, 10, 0, 0, 500000, tzinfo=UTC))
