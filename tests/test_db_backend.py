@@ -14,7 +14,6 @@ from django.test import TransactionTestCase
 from psycopg.pq import Format
 
 from capgo_org.postgresql.base import TIMESTAMPTZ_OID, UtcTimestamptzLoader
-
 from organizations.models import Organization
 
 pytestmark = pytest.mark.postgres
