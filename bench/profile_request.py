@@ -45,8 +45,11 @@ def requests_for(name: str, keys: dict[str, list[list[str]]]) -> Iterator[Reques
     if name == "audit":
         return cycle([("GET", f"/organization/audit/?orgId={org}&limit=50", key, "") for key, org in keys["audit"]])
     if name == "org_put":
+        # Each organization's name alternates from one round of the keys to the next, so that every
+        # PUT writes (as in bench/run.py); by `n % 2` each organization would get the same name each time.
+        rounds = len(keys["put"])
         return (
-            ("PUT", "/organization/", key, json.dumps({"orgId": org, "name": f"Profiled {n % 2}"}))
+            ("PUT", "/organization/", key, json.dumps({"orgId": org, "name": f"Profiled {n // rounds % 2}"}))
             for n, (key, org) in zip(count(), cycle(keys["put"]), strict=False)
         )
     if name == "invite_remove":

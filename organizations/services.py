@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from accounts.mfa import has_second_factor, second_factor_exists
 from accounts.verification import is_verified
 from organizations import api_keys, audit, emails, ratelimit
-from organizations.access import Compliance, compliance
+from organizations.access import ORG, Compliance, compliance
 from organizations.exceptions import (
     ApiKeyLimitReached,
     EmailNotVerified,
@@ -45,13 +45,27 @@ Table = AuditEvent.Table
 Op = AuditEvent.Operation
 
 
+@cache
+def _lock_sql() -> str:
+    """The organization by id, its row locked (FOR UPDATE where the database has row locks; SQLite's
+    write transactions are serialized already). Written once: every write with a rule runs it."""
+    qn = connection.ops.quote_name
+    org = Organization._meta
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return f"SELECT {ORG.select()} FROM {qn(org.db_table)} o WHERE o.{qn(org.pk.column)} = %s{lock}"  # noqa: S608
+
+
 def _lock(org: Organization) -> Organization:
-    """Lock the organization row for the rest of the transaction (a no-op on SQLite)."""
-    try:
-        return Organization.objects.select_for_update().get(pk=org.pk)
-    except Organization.DoesNotExist:
+    """Lock the organization row for the rest of the transaction (a no-op on SQLite), and read it again."""
+    if not connection.in_atomic_block:
+        raise transaction.TransactionManagementError("_lock outside a transaction would lock nothing")
+    with connection.cursor() as cursor:
+        cursor.execute(_lock_sql(), [org.pk])
+        row = cursor.fetchone()
+    if row is None:
         # Deleted by a concurrent request since the caller looked it up.
-        raise OrgNotFound() from None
+        raise OrgNotFound()
+    return ORG.load(row)
 
 
 # Organizations ---------------------------------------------------------------------------
