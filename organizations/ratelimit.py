@@ -26,6 +26,7 @@ every request.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import sqlite3
@@ -42,6 +43,7 @@ from django.core.cache.backends.db import DatabaseCache
 from django.core.cache.backends.redis import RedisCache
 from django.db import connections, router
 from django.http import HttpRequest, HttpResponseBase
+from redis.exceptions import NoScriptError, RedisError
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -155,21 +157,40 @@ return {0, 0}
 """
 
 
-def _redis_script(backend: RedisCache, source: str) -> Any:
-    """A script on this cache backend's client, made once per backend instance (one per thread):
-    redis-py's client and its connection pool are reused, and the script is sent by its SHA
-    (EVALSHA), loaded again by redis-py if Redis has forgotten it."""
-    scripts = backend.__dict__.setdefault("_capgo_scripts", {})
-    script = scripts.get(source)
-    if script is None:
-        script = scripts[source] = backend._cache.get_client(write=True).register_script(source)
-    return script
+@cache
+def _sha(source: str) -> str:
+    return hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+
+
+def _run_script(backend: RedisCache, source: str, keys: Sequence[str], args: Sequence[object]) -> Any:
+    """EVALSHA of `source` (loaded first if Redis has forgotten it) on a connection of this cache
+    backend's pool, the one redis-py client the process keeps per backend.
+
+    Through redis-py's connection API rather than the client's command methods: the client's
+    per-command machinery (retries, instrumentation, response callbacks) cost more CPU than the
+    round trip itself (bench/README.md), and a failure here is the breaker's to handle anyway
+    (`_guarded`). A connection that failed is disconnected before it goes back to the pool.
+    """
+    pool = backend._cache.get_client(write=True).connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.send_command("EVALSHA", _sha(source), len(keys), *keys, *args)
+        try:
+            return connection.read_response()
+        except NoScriptError:
+            connection.send_command("EVAL", source, len(keys), *keys, *args)
+            return connection.read_response()
+    except (RedisError, OSError):
+        connection.disconnect()
+        raise
+    finally:
+        pool.release(connection)
 
 
 def _count_in_redis(backend: RedisCache, counters: Sequence[tuple[str, int]], timeout: int) -> list[int]:
     keys = [backend.make_key(name) for name, _limit in counters]
     # One script, one round trip: atomic, and the later counters only count what the earlier let through.
-    counts = _redis_script(backend, _REDIS_COUNT)(keys=keys, args=[timeout, *(limit for _name, limit in counters)])
+    counts = _run_script(backend, _REDIS_COUNT, keys, [timeout, *(limit for _name, limit in counters)])
     return [int(n) for n in counts]
 
 
@@ -348,7 +369,7 @@ def _charge(counters: Sequence[tuple[str, int]], timeout: int) -> tuple[int, int
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         keys = [backend.make_key(name) for name, _limit in counters]
-        position, count = _redis_script(backend, _REDIS_CHARGE)(keys=keys, args=[timeout, *(n for _k, n in counters)])
+        position, count = _run_script(backend, _REDIS_CHARGE, keys, [timeout, *(n for _k, n in counters)])
         return int(position), int(count)
     # Elsewhere (no Redis: one machine) a read, then the counts: two requests at the same moment
     # may both pass a counter that had one left, as with every counter of that store.
