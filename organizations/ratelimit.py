@@ -163,15 +163,19 @@ def _sha(source: str) -> str:
 
 
 def _run_script(backend: RedisCache, source: str, keys: Sequence[str], args: Sequence[object]) -> Any:
-    """EVALSHA of `source` (loaded first if Redis has forgotten it) on a connection of this cache
-    backend's pool, the one redis-py client the process keeps per backend.
+    """EVALSHA of `source` (sent whole if Redis has forgotten it) on a connection of this cache
+    backend's pool (one per backend instance, that is per thread).
 
     Through redis-py's connection API rather than the client's command methods: the client's
     per-command machinery (retries, instrumentation, response callbacks) cost more CPU than the
     round trip itself (bench/README.md), and a failure here is the breaker's to handle anyway
     (`_guarded`). A connection that failed is disconnected before it goes back to the pool.
     """
-    pool = backend._cache.get_client(write=True).connection_pool
+    pool = backend.__dict__.get("_capgo_pool")
+    if pool is None:
+        # Django's get_client() builds a new redis.Redis around the pool on every call, and redis-py's
+        # constructor fills a table of some 170 response callbacks: the pool is kept instead.
+        pool = backend.__dict__["_capgo_pool"] = backend._cache.get_client(write=True).connection_pool
     connection = pool.get_connection()
     try:
         connection.send_command("EVALSHA", _sha(source), len(keys), *keys, *args)
