@@ -309,7 +309,7 @@ REST_FRAMEWORK = {
         "organizations.authentication.CsrfSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["organizations.api.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["organizations.api.parsers.AnyJSONParser"],
     "EXCEPTION_HANDLER": "organizations.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
