@@ -100,7 +100,7 @@ def test_production_settings_are_secure_by_default() -> None:
         "SECURE_HSTS_PRELOAD": True,
         "X_FRAME_OPTIONS": "DENY",
         "SECURE_CONTENT_TYPE_NOSNIFF": True,
-        "RENDERERS": ["rest_framework.renderers.JSONRenderer"],
+        "RENDERERS": ["organizations.api.renderers.JSONRenderer"],  # JSON only (orjson): no browsable API
         "CORS": False,
         "API_RATE_LIMIT_PER_MINUTE": 100,
         "API_USER_RATE_LIMIT_PER_MINUTE": 200,
