@@ -38,7 +38,7 @@ from organizations.exceptions import (
 )
 from organizations.models import ApiKey, ApiKeyOrgLimit, AuditEvent, Invitation, Membership, Organization, User
 from organizations.roles import INVITE_PREFIX, Action, Principal, Role, authorize_member_change, check_key_mode
-from organizations.rows import reader, uuid_text
+from organizations.rows import Columns, reader, uuid_text
 from organizations.security import password_policy
 
 Table = AuditEvent.Table
@@ -66,6 +66,84 @@ def _lock(org: Organization) -> Organization:
         # Deleted by a concurrent request since the caller looked it up.
         raise OrgNotFound()
     return ORG.load(row)
+
+
+_MEMBER = Columns(Membership, "m")
+_ACCOUNT = Columns(User, "u")
+_INVITATION = Columns(Invitation, "i")
+
+
+@cache
+def _member_by_email_sql(lock: bool) -> str:
+    """The account of an address and its membership of an organization, if any (parameters: the
+    address, the organization): one statement on the unique email and the membership's unique
+    pair. With `lock`, the organization itself comes first, its row locked as `_lock` does: the
+    membership needs no lock of its own, every change of members takes the organization's first."""
+    qn = connection.ops.quote_name
+    org, user, membership = Organization._meta, User._meta, Membership._meta
+    joins = (
+        f"LEFT JOIN {qn(user.db_table)} u ON u.{qn('email')} = %s "
+        f"LEFT JOIN {qn(membership.db_table)} m ON m.{qn('organization_id')} = %s AND m.{qn('user_id')} = u.{qn('id')}"
+    )
+    if not lock:
+        return f"SELECT {_MEMBER.select()}, {_ACCOUNT.select()} FROM (SELECT 1) one {joins}"  # noqa: S608
+    locked = " FOR UPDATE OF o" if connection.features.has_select_for_update_of else ""
+    return (
+        f"SELECT {ORG.select()}, {_MEMBER.select()}, {_ACCOUNT.select()} FROM {qn(org.db_table)} o "  # noqa: S608
+        f"{joins.replace('= %s AND m.', f'= o.{qn(org.pk.column)} AND m.')} WHERE o.{qn(org.pk.column)} = %s{locked}"
+    )
+
+
+def _member_from_row(values: Any) -> tuple[Membership | None, User | None]:
+    membership_values, account_values = values[: len(_MEMBER)], values[len(_MEMBER) :]
+    account = _ACCOUNT.load(account_values) if account_values[_ACCOUNT.attnames.index("id")] is not None else None
+    if membership_values[0] is None:
+        return None, account
+    membership = _MEMBER.load(membership_values)
+    membership.user = account
+    return membership, account
+
+
+def _member_by_email(org: Organization, email: str) -> tuple[Membership | None, User | None]:
+    """(`email`'s membership of `org` with its user, the account of `email`), either None."""
+    with connection.cursor() as cursor:
+        cursor.execute(_member_by_email_sql(lock=False), [email, org.pk])
+        return _member_from_row(cursor.fetchone())
+
+
+def _lock_with_member(org: Organization, email: str) -> tuple[Organization, Membership | None]:
+    """`_lock`, reading `email`'s membership of the organization in the same statement."""
+    if not connection.in_atomic_block:
+        raise transaction.TransactionManagementError("_lock outside a transaction would lock nothing")
+    with connection.cursor() as cursor:
+        cursor.execute(_member_by_email_sql(lock=True), [email, org.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise OrgNotFound()
+    locked = ORG.load(row[: len(ORG)])
+    membership, _account = _member_from_row(row[len(ORG) :])
+    if membership is not None:
+        membership.organization = locked
+    return locked, membership
+
+
+@cache
+def _pending_invitation_sql() -> str:
+    """The pending invitation of an address to an organization, its row locked (parameters: the
+    organization, the address, the pending status)."""
+    qn = connection.ops.quote_name
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return (
+        f"SELECT {_INVITATION.select()} FROM {qn(Invitation._meta.db_table)} i "  # noqa: S608
+        f"WHERE i.{qn('organization_id')} = %s AND i.{qn('email')} = %s AND i.{qn('status')} = %s{lock}"
+    )
+
+
+def _pending_invitation(org: Organization, email: str) -> Invitation | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_pending_invitation_sql(), [org.pk, email, Invitation.Status.PENDING])
+        row = cursor.fetchone()
+    return None if row is None else _INVITATION.load(row)
 
 
 # Organizations ---------------------------------------------------------------------------
@@ -402,17 +480,13 @@ def invitation_by_token(token: str) -> Invitation | None:
 def member_invite(*, actor: Principal, org: Organization, email: str, role: str) -> MemberRow:
     """Invite `email` with `role`, resend a pending invitation, or change an existing member's role."""
     email = email.strip().lower()
-    member = Membership.objects.select_related("user").filter(organization=org, user__email=email).first()
+    member, account = _member_by_email(org, email)
     if member is not None:
         return MemberRow.of_membership(member_change_role(actor=actor, org=org, membership=member, new_role=role))
     actor_role = _role_of(org, actor.user)  # as in member_change_role: the role at the request's start
     with transaction.atomic():
         org = _lock(org)
-        invitation = (
-            Invitation.objects.select_for_update()
-            .filter(organization=org, email=email, status=Invitation.Status.PENDING)
-            .first()
-        )
+        invitation = _pending_invitation(org, email)
         authorize_member_change(actor, actor_role, target_role=invitation.role if invitation else None, new_role=role)
         _count_invitation_email(actor.user, org, email)
         token, digest = _new_invitation_token()
@@ -441,7 +515,8 @@ def member_invite(*, actor: Principal, org: Organization, email: str, role: str)
         # Queued with the invitation (they commit together) and sent by a worker: a mail server
         # outage neither fails this request nor loses the email.
         emails.send_invitation(invitation, token, inviter=actor.user)
-    return MemberRow.of_invitation(invitation, User.objects.filter(email=email).first())
+    # The account read before the transaction: one that signs up meanwhile shows on the next list.
+    return MemberRow.of_invitation(invitation, account)
 
 
 def _count_invitation_email(sender: User, org: Organization, recipient: str) -> None:
@@ -485,8 +560,7 @@ def member_remove(*, actor: Principal, org: Organization, email: str, as_staff: 
     email = email.strip().lower()
     actor_role = _role_of(org, actor.user)  # as in member_change_role: the role at the request's start
     with transaction.atomic():
-        org = _lock(org)
-        membership = Membership.objects.select_related("user").filter(organization=org, user__email=email).first()
+        org, membership = _lock_with_member(org, email)
         if membership is not None:
             is_self = membership.user_id == actor.user.pk
             if not as_staff:
@@ -498,7 +572,7 @@ def member_remove(*, actor: Principal, org: Organization, email: str, as_staff: 
             )  # fmt: skip
             membership.delete()
             return
-        invitation = Invitation.objects.filter(organization=org, email=email, status=Invitation.Status.PENDING).first()
+        invitation = _pending_invitation(org, email)  # locked: a decline may be cancelling it too
         if invitation is None:
             # Same answer whether or not the address has an account anywhere.
             if not as_staff:
@@ -506,7 +580,7 @@ def member_remove(*, actor: Principal, org: Organization, email: str, as_staff: 
             raise MemberNotFound()
         if not as_staff:
             authorize_member_change(actor, actor_role, target_role=None, new_role=invitation.role)
-        invitation_cancel(actor=actor, invitation=invitation)
+        _cancel_locked(actor, invitation)
 
 
 def invitation_cancel(*, actor: Principal | None, invitation: Invitation) -> Invitation:
@@ -515,14 +589,19 @@ def invitation_cancel(*, actor: Principal | None, invitation: Invitation) -> Inv
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if invitation.status != Invitation.Status.PENDING:
             raise InvitationNotFound()
-        before = audit.invitation_snapshot(invitation)
-        invitation.status = Invitation.Status.CANCELLED
-        invitation.save(update_fields=["status", "updated_at"])
-        audit.record(
-            actor, org_id=invitation.organization_id, table=Table.ORG_USERS, record_id=invitation.id,
-            operation=Op.UPDATE, old=before, new=audit.invitation_snapshot(invitation),
-        )  # fmt: skip
+        _cancel_locked(actor, invitation)
     return invitation
+
+
+def _cancel_locked(actor: Principal | None, invitation: Invitation) -> None:
+    """Cancel `invitation`, pending and its row locked by the caller's transaction, with its audit event."""
+    before = audit.invitation_snapshot(invitation)
+    invitation.status = Invitation.Status.CANCELLED
+    invitation.save(update_fields=["status", "updated_at"])
+    audit.record(
+        actor, org_id=invitation.organization_id, table=Table.ORG_USERS, record_id=invitation.id,
+        operation=Op.UPDATE, old=before, new=audit.invitation_snapshot(invitation),
+    )  # fmt: skip
 
 
 def invitation_decline(*, actor: Principal, invitation: Invitation | None) -> Invitation:

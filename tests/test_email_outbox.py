@@ -6,10 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import time_machine
 from django.core import mail
+from django.db import transaction
 from django.test import override_settings
+from django_tasks_db.models import DBTaskResult
 
-from organizations import emails
+from organizations import emails, services
 from organizations.models import Email
+from organizations.roles import Principal
 from tests.base import ApiTestCase
 from tests.smtp_server import SmtpServer, free_port
 from tests.tasks import BACKENDS, DATABASE, run_tasks
@@ -146,3 +149,24 @@ class QueuedBackendTestCase(ApiTestCase):
             self.assertRaises(RuntimeError),
         ):
             emails.QueuedEmailBackend().send_messages([EmailMessage("s", "b", to=["a@example.org"])])
+
+
+@override_settings(TASKS=BACKENDS[DATABASE])
+class TaskInTheTransactionTestCase(ApiTestCase):
+    """On the database backend an email's task row is written in the transaction of its email."""
+
+    def test_the_task_is_written_with_the_invitation_and_rolls_back_with_it(self) -> None:
+        with self.captureOnCommitCallbacks(execute=False) as after_commit:
+            r = self.post(MEMBERS, {"orgId": self.org.id, "email": "new@example.org", "role": "read"},
+                          key=self.key["all"])  # fmt: skip
+        self.assertEqual(r.status_code, 200, r.content)
+        self.assertEqual(after_commit, [])  # nothing waits for the commit: the task is already there
+        task = DBTaskResult.objects.get()
+        self.assertEqual((task.task_path, task.args_kwargs["args"]), ("organizations.tasks.send_email",
+                         [Email.objects.get().pk]))  # fmt: skip
+        with self.assertRaises(RuntimeError), transaction.atomic():
+            services.member_invite(actor=Principal(self.alice), org=self.org, email="other@example.org", role="read")
+            raise RuntimeError("the request fails after the invitation")
+        self.assertEqual((DBTaskResult.objects.count(), Email.objects.count()), (1, 1))
+        self.assertEqual(run_tasks(DATABASE), 1)
+        self.assertEqual([m.to for m in mail.outbox], [["new@example.org"]])

@@ -266,7 +266,11 @@ class DeliveryTests(ApiTestCase):
         self.create_webhook()
         with self.captureOnCommitCallbacks(execute=False):  # the process died before queueing
             self.post(MEMBERS, {"orgId": self.org.id, "email": "new@example.org", "role": "read"}, key=self.key["all"])
-        self.assertEqual(self.run_tasks(), 0)
+        # On the database backend the invitation email's task row is written in the invitation's own
+        # transaction, so it ran; on RQ it too is handed over after the commit, and was lost. The
+        # delivery's task, handed over after the commit on both, was lost.
+        self.assertEqual(self.run_tasks(), 1 if self.backend == DATABASE else 0)
+        self.assertEqual((len(self.receiver.requests), Delivery.objects.get().status), (0, "pending"))
         from webhooks.tasks import sweep_deliveries
 
         with self.captureOnCommitCallbacks(execute=True):
