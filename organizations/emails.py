@@ -1,10 +1,13 @@
-"""Outgoing emails leave the request: rendered there, stored with the change, sent by a task.
+"""Outgoing emails leave the request: stored with the change, sent by a task.
 
-`queue_email` stores an already-rendered message in the current transaction (so it commits
-or rolls back with the change that caused it) and queues `organizations.tasks.send_email`
-after the commit. The task sends it through `EMAIL_DELIVERY_BACKEND`; a failure is retried on
-a schedule, and the periodic sweep re-queues any email whose task was lost. An SMTP outage
-therefore never fails the request, and never loses the email.
+`queue_email` stores a message in the current transaction (so it commits or rolls back with
+the change that caused it) and queues `organizations.tasks.send_email` with it (on the database
+task backend in the same transaction, otherwise after the commit). The message is rendered
+already, or (the project's own emails, `TEMPLATES`) rendered by the worker from a stored
+context, so that an invitation costs its request no template rendering. The task sends it
+through `EMAIL_DELIVERY_BACKEND`; a failure is retried on a schedule, and the periodic sweep
+re-queues any email whose task was lost. An SMTP outage therefore never fails the request, and
+never loses the email.
 
 `QueuedEmailBackend` (settings.EMAIL_BACKEND) does the same for everything that calls Django's
 `send_mail()` or `EmailMessage.send()`: password resets, and any library's mail.
@@ -13,9 +16,9 @@ therefore never fails the request, and never loses the email.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from datetime import timedelta
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
@@ -27,6 +30,7 @@ from django.utils import timezone, translation
 
 from organizations import queue
 from organizations.models import Email
+from organizations.roles import Role
 
 if TYPE_CHECKING:
     from organizations.models import Invitation, User
@@ -54,12 +58,21 @@ def queue_email(
     bcc: Sequence[str] = (),
     reply_to: Sequence[str] = (),
     headers: Mapping[str, str] | None = None,
+    template: str = "",
+    context: Mapping[str, Any] | None = None,
 ) -> Email:
-    """Store a rendered email and send it once the current transaction commits, retrying until it goes."""
+    """Store an email and send it once the current transaction commits, retrying until it goes.
+
+    With `template` (a key of `TEMPLATES`), the worker renders the body and the HTML from `context`.
+    """
+    if template and template not in TEMPLATES:
+        raise ValueError(f"unknown email template {template!r}")
     email = Email.objects.create(
         subject=subject,
         body=body,
         html=html or "",
+        template=template,
+        context=dict(context or {}),
         from_email=from_email or settings.DEFAULT_FROM_EMAIL,
         to=list(to),
         cc=list(cc),
@@ -124,6 +137,8 @@ def send_now(email_id: int) -> bool:
     email = _claim(email_id)
     if email is None:
         return False  # sent already, not due yet, or another worker has it
+    if email.template:
+        email.body, email.html = TEMPLATES[email.template](email.context)
     message = EmailMultiAlternatives(
         email.subject,
         email.body,
@@ -158,7 +173,8 @@ def send_now(email_id: int) -> bool:
         return False
     email.status, email.sent_at, email.locked_until, email.last_error = Email.Status.SENT, timezone.now(), None, ""
     email.body = email.html = ""
-    email.save(update_fields=["attempts", "status", "sent_at", "locked_until", "last_error", "body", "html"])
+    email.context = {}
+    email.save(update_fields=["attempts", "status", "sent_at", "locked_until", "last_error", "body", "html", "context"])
     return True
 
 
@@ -193,19 +209,37 @@ def invitation_url(token: str) -> str:
 def send_invitation(invitation: Invitation, token: str, *, inviter: User) -> Email:
     """Queue the invitation link, in the inviter's language, naming the organization and the inviter.
 
-    Call inside the transaction that writes the invitation: they commit together.
+    Call inside the transaction that writes the invitation: they commit together. The subject is
+    rendered here (the admin lists it); the body and its HTML by the worker, from what the
+    invitation said at this moment (a resend with another role or expiry is another email).
     """
     language = inviter.language or translation.get_language() or settings.LANGUAGE_CODE
+    context = {
+        "language": language,
+        "organization": {"name": invitation.organization.name},
+        "inviter": {"name": inviter.name, "email": inviter.email},
+        "role": invitation.role,
+        "url": invitation_url(token),
+        "expires_at": invitation.expires_at.isoformat(),
+    }
     with translation.override(language):
-        context = {
-            "invitation": invitation,
-            "organization": invitation.organization,
-            "inviter": inviter,
-            "url": invitation_url(token),
-            "expires_at": invitation.expires_at,
-        }
         # One line whatever the organization's name holds: a newline in a header is refused.
         subject = " ".join(render_to_string("emails/invitation_subject.txt", context).split())
-        text = render_to_string("emails/invitation.txt", context)
-        html = render_to_string("emails/invitation.html", context)
-    return queue_email(subject=subject, body=text, html=html, to=[invitation.email])
+    return queue_email(subject=subject, body="", to=[invitation.email], template="invitation", context=context)
+
+
+def _render_invitation(context: Mapping[str, Any]) -> tuple[str, str]:
+    """The text and HTML of an invitation from `send_invitation`'s context."""
+    with translation.override(context["language"]):
+        values = {
+            "organization": context["organization"],
+            "inviter": context["inviter"],
+            "invitation": {"get_role_display": str(Role(context["role"]).label)},
+            "url": context["url"],
+            "expires_at": datetime.fromisoformat(context["expires_at"]),
+        }
+        return render_to_string("emails/invitation.txt", values), render_to_string("emails/invitation.html", values)
+
+
+# The messages the worker renders: Email.template → a function from its context to (text, HTML).
+TEMPLATES: dict[str, Callable[[Mapping[str, Any]], tuple[str, str]]] = {"invitation": _render_invitation}

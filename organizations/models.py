@@ -370,7 +370,8 @@ class CacheEntry(models.Model):
 class Email(models.Model):
     """An outgoing email, written with the change that caused it and sent by a task (organizations.emails).
 
-    The body is erased once sent: an invitation or a password reset carries a secret link.
+    The body (and the context of one the worker renders) is erased once sent: an invitation or a
+    password reset carries a secret link.
     """
 
     class Status(models.TextChoices):
@@ -388,6 +389,10 @@ class Email(models.Model):
     subject = models.TextField(_("subject"))
     body = models.TextField(_("body"), blank=True)
     html = models.TextField(_("HTML body"), blank=True)
+    # A message the worker renders (organizations.emails.TEMPLATES): which one, and what it is
+    # rendered from. Erased with the body once sent.
+    template = models.CharField(max_length=50, blank=True, editable=False)
+    context = models.JSONField(default=dict, blank=True, editable=False)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)

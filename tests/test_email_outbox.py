@@ -37,9 +37,14 @@ class SmtpOutageTestCase(ApiTestCase):
     def test_a_refusing_server_delays_the_invitation_and_the_retry_delivers_it(self) -> None:
         with SmtpServer(refuse=2) as smtp, override_settings(**smtp.settings()):
             self.invite()
-            run_tasks(DATABASE)
             email = Email.objects.get()
+            # Stored unrendered: the worker renders it, from the link and what the invitation said.
+            self.assertEqual((email.template, email.body, email.html), ("invitation", "", ""))
+            self.assertIn("/invitations/", email.context["url"])
+            run_tasks(DATABASE)
+            email.refresh_from_db()
             self.assertEqual((email.status, email.attempts, smtp.refused), ("pending", 1, 1))
+            self.assertEqual((email.body, email.context["role"]), ("", "read"))  # rendered again next time
             self.assertIn("451", email.last_error)
             self.assertEqual(email.next_attempt_at, T0 + emails.RETRY_DELAYS[0])
             self.traveller.shift(emails.RETRY_DELAYS[0] - timedelta(seconds=1))
@@ -54,7 +59,11 @@ class SmtpOutageTestCase(ApiTestCase):
         self.assertIn("/invitations/", message.get_payload()[0].get_payload(decode=True).decode())
         email.refresh_from_db()
         self.assertEqual((email.status, email.attempts, smtp.refused), ("sent", 3, 2))
-        self.assertEqual((email.body, email.html), ("", ""))  # the link does not outlive the sending
+        self.assertEqual((email.body, email.html, email.context), ("", "", {}))  # the link does not outlive the sending
+        self.assertIn(
+            "invited you to join the organization", message.get_payload()[0].get_payload(decode=True).decode()
+        )
+        self.assertIn("<strong>", message.get_payload()[1].get_payload(decode=True).decode())
 
     def test_a_server_that_is_down_neither_fails_the_request_nor_loses_the_email(self) -> None:
         port = free_port()
