@@ -16,6 +16,7 @@ from django.db.models import Q
 
 from organizations.models import ApiKey, AuditEvent, Invitation, Membership, Organization
 from organizations.roles import Principal
+from organizations.rows import insert
 
 Snapshot = dict[str, Any]
 
@@ -140,7 +141,7 @@ def event(actor: Principal | None, **kwargs: Any) -> AuditEvent:
 
 def record(actor: Principal | None, **kwargs: Any) -> AuditEvent:
     """Write one audit event. Call inside the transaction of the change it describes."""
-    created = AuditEvent.objects.create(**_fields(actor, **kwargs))
+    created = insert(AuditEvent(**_fields(actor, **kwargs)))  # one INSERT written once (rows.insert)
     _publish([created])
     return created
 

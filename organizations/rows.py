@@ -11,6 +11,7 @@ SQLite and PostgreSQL alike).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
 from django.db import connection
@@ -98,3 +99,41 @@ def reader(model: type[Model], name: str) -> Callable[[Any], Any]:
 
 def _same(value: Any) -> Any:
     return value
+
+
+@cache
+def _insert_plan(model: type[Model]) -> tuple[str, list[Any], list[Callable[[Any], Any]]]:
+    """The INSERT of a new row of `model` as `Model.save()` writes it (every local concrete column
+    but an auto-generated key, which comes back by RETURNING), with what reads the returned values."""
+    meta = model._meta
+    qn = connection.ops.quote_name
+    fields = [field for field in meta.local_concrete_fields if field is not meta.auto_field]
+    returning = list(meta.db_returning_fields)
+    sql = (
+        f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(field.column) for field in fields)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    if returning:
+        sql += f" RETURNING {', '.join(qn(field.column) for field in returning)}"
+    return sql, fields, [reader(model, field.attname) for field in returning]
+
+
+def insert(instance: Model) -> Model:
+    """Save the new `instance` with one INSERT whose text is written once per model: what
+    `save()` does for a new row (the fields' `pre_save` and database preparation, the generated
+    key read back), without compiling the statement each time. For rows written by every write
+    request, such as audit events. Like `bulk_create`, it sends no signals; where the database
+    cannot return the key from an INSERT, it is `save()`."""
+    if not connection.features.can_return_columns_from_insert:
+        instance.save(force_insert=True)
+        return instance
+    sql, fields, readers = _insert_plan(type(instance))
+    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        returned = cursor.fetchone() if readers else ()
+    for field, read, value in zip(type(instance)._meta.db_returning_fields, readers, returned, strict=True):
+        setattr(instance, field.attname, read(value))
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return instance

@@ -731,7 +731,7 @@ class ApiKeyAuditTestCase(ApiKeyTestCase):
 
     def test_the_event_and_the_change_commit_together(self) -> None:
         count = ApiKey.objects.count()
-        with mock.patch("organizations.audit.AuditEvent.objects.create", side_effect=RuntimeError("disk full")):
+        with mock.patch("organizations.audit.insert", side_effect=RuntimeError("disk full")):
             self.assertError(self.post(URL, {"name": "k"}, key=self.key["all"]), 500, "internal_error")
             self.assertError(
                 self.put(detail(self.target.pk), {"name": "x"}, key=self.key["all"]), 500, "internal_error"
