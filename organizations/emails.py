@@ -31,6 +31,7 @@ from django.utils import timezone, translation
 from organizations import queue
 from organizations.models import Email
 from organizations.roles import Role
+from organizations.rows import insert
 
 if TYPE_CHECKING:
     from organizations.models import Invitation, User
@@ -67,18 +68,20 @@ def queue_email(
     """
     if template and template not in TEMPLATES:
         raise ValueError(f"unknown email template {template!r}")
-    email = Email.objects.create(
-        subject=subject,
-        body=body,
-        html=html or "",
-        template=template,
-        context=dict(context or {}),
-        from_email=from_email or settings.DEFAULT_FROM_EMAIL,
-        to=list(to),
-        cc=list(cc),
-        bcc=list(bcc),
-        reply_to=list(reply_to),
-        headers=dict(headers or {}),
+    email = insert(
+        Email(
+            subject=subject,
+            body=body,
+            html=html or "",
+            template=template,
+            context=dict(context or {}),
+            from_email=from_email or settings.DEFAULT_FROM_EMAIL,
+            to=list(to),
+            cc=list(cc),
+            bcc=list(bcc),
+            reply_to=list(reply_to),
+            headers=dict(headers or {}),
+        )
     )
     from organizations.tasks import send_email  # the tasks module imports this one
 

@@ -38,7 +38,7 @@ from organizations.exceptions import (
 )
 from organizations.models import ApiKey, ApiKeyOrgLimit, AuditEvent, Invitation, Membership, Organization, User
 from organizations.roles import INVITE_PREFIX, Action, Principal, Role, authorize_member_change, check_key_mode
-from organizations.rows import Columns, reader, uuid_text
+from organizations.rows import Columns, insert, reader, uuid_text
 from organizations.security import password_policy
 
 Table = AuditEvent.Table
@@ -492,9 +492,11 @@ def member_invite(*, actor: Principal, org: Organization, email: str, role: str)
         token, digest = _new_invitation_token()
         expires_at = timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS)
         if invitation is None:
-            invitation = Invitation.objects.create(
-                organization=org, email=email, role=role, token_hash=digest, invited_by=actor.user,
-                expires_at=expires_at,
+            invitation = insert(
+                Invitation(
+                    organization=org, email=email, role=role, token_hash=digest, invited_by=actor.user,
+                    expires_at=expires_at,
+                )
             )  # fmt: skip
             audit.record(
                 actor, org_id=org.id, table=Table.ORG_USERS, record_id=invitation.id, operation=Op.INSERT,
