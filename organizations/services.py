@@ -74,23 +74,18 @@ _INVITATION = Columns(Invitation, "i")
 
 
 @cache
-def _member_by_email_sql(lock: bool) -> str:
-    """The account of an address and its membership of an organization, if any (parameters: the
-    address, the organization): one statement on the unique email and the membership's unique
-    pair. With `lock`, the organization itself comes first, its row locked as `_lock` does: the
-    membership needs no lock of its own, every change of members takes the organization's first."""
+def _lock_with_member_sql() -> str:
+    """`_lock`'s statement, with the account of an address and its membership of the organization
+    if any (parameters: the address, the organization). The membership needs no lock of its own:
+    every change of members takes the organization's first."""
     qn = connection.ops.quote_name
     org, user, membership = Organization._meta, User._meta, Membership._meta
-    joins = (
-        f"LEFT JOIN {qn(user.db_table)} u ON u.{qn('email')} = %s "
-        f"LEFT JOIN {qn(membership.db_table)} m ON m.{qn('organization_id')} = %s AND m.{qn('user_id')} = u.{qn('id')}"
-    )
-    if not lock:
-        return f"SELECT {_MEMBER.select()}, {_ACCOUNT.select()} FROM (SELECT 1) one {joins}"  # noqa: S608
     locked = " FOR UPDATE OF o" if connection.features.has_select_for_update_of else ""
     return (
         f"SELECT {ORG.select()}, {_MEMBER.select()}, {_ACCOUNT.select()} FROM {qn(org.db_table)} o "  # noqa: S608
-        f"{joins.replace('= %s AND m.', f'= o.{qn(org.pk.column)} AND m.')} WHERE o.{qn(org.pk.column)} = %s{locked}"
+        f"LEFT JOIN {qn(user.db_table)} u ON u.{qn('email')} = %s "
+        f"LEFT JOIN {qn(membership.db_table)} m ON m.{qn('organization_id')} = o.{qn(org.pk.column)} "
+        f"AND m.{qn('user_id')} = u.{qn('id')} WHERE o.{qn(org.pk.column)} = %s{locked}"
     )
 
 
@@ -104,27 +99,20 @@ def _member_from_row(values: Any) -> tuple[Membership | None, User | None]:
     return membership, account
 
 
-def _member_by_email(org: Organization, email: str) -> tuple[Membership | None, User | None]:
-    """(`email`'s membership of `org` with its user, the account of `email`), either None."""
-    with connection.cursor() as cursor:
-        cursor.execute(_member_by_email_sql(lock=False), [email, org.pk])
-        return _member_from_row(cursor.fetchone())
-
-
-def _lock_with_member(org: Organization, email: str) -> tuple[Organization, Membership | None]:
-    """`_lock`, reading `email`'s membership of the organization in the same statement."""
+def _lock_with_member(org: Organization, email: str) -> tuple[Organization, Membership | None, User | None]:
+    """`_lock`, reading `email`'s membership of the organization and account in the same statement."""
     if not connection.in_atomic_block:
         raise transaction.TransactionManagementError("_lock outside a transaction would lock nothing")
     with connection.cursor() as cursor:
-        cursor.execute(_member_by_email_sql(lock=True), [email, org.pk])
+        cursor.execute(_lock_with_member_sql(), [email, org.pk])
         row = cursor.fetchone()
     if row is None:
         raise OrgNotFound()
     locked = ORG.load(row[: len(ORG)])
-    membership, _account = _member_from_row(row[len(ORG) :])
+    membership, account = _member_from_row(row[len(ORG) :])
     if membership is not None:
         membership.organization = locked
-    return locked, membership
+    return locked, membership, account
 
 
 @cache
@@ -451,19 +439,32 @@ def member_change_role(
         membership = Membership.objects.select_related("user").filter(pk=membership.pk).first()
         if membership is None:
             raise MemberNotFound()
-        if not as_staff:
-            authorize_member_change(actor, actor_role, target_role=membership.role, new_role=new_role)
-        if membership.role == new_role:
-            return membership
-        if new_role != Role.SUPER_ADMIN:
-            _last_super_admin_guard(org, membership)
-        before = audit.membership_snapshot(membership)
-        membership.role = new_role
-        membership.save(update_fields=["role", "updated_at"])
-        audit.record(
-            actor, org_id=org.id, table=Table.ORG_USERS, record_id=membership.user_id, operation=Op.UPDATE,
-            old=before, new=audit.membership_snapshot(membership),
-        )  # fmt: skip
+        return _change_role_locked(actor, actor_role, org, membership, new_role, as_staff=as_staff)
+
+
+def _change_role_locked(
+    actor: Principal,
+    actor_role: str | None,
+    org: Organization,
+    membership: Membership,
+    new_role: str,
+    *,
+    as_staff: bool = False,
+) -> Membership:
+    """`member_change_role` once the organization is locked and the membership read under the lock."""
+    if not as_staff:
+        authorize_member_change(actor, actor_role, target_role=membership.role, new_role=new_role)
+    if membership.role == new_role:
+        return membership
+    if new_role != Role.SUPER_ADMIN:
+        _last_super_admin_guard(org, membership)
+    before = audit.membership_snapshot(membership)
+    membership.role = new_role
+    membership.save(update_fields=["role", "updated_at"])
+    audit.record(
+        actor, org_id=org.id, table=Table.ORG_USERS, record_id=membership.user_id, operation=Op.UPDATE,
+        old=before, new=audit.membership_snapshot(membership),
+    )  # fmt: skip
     return membership
 
 
@@ -480,12 +481,11 @@ def invitation_by_token(token: str) -> Invitation | None:
 def member_invite(*, actor: Principal, org: Organization, email: str, role: str) -> MemberRow:
     """Invite `email` with `role`, resend a pending invitation, or change an existing member's role."""
     email = email.strip().lower()
-    member, account = _member_by_email(org, email)
-    if member is not None:
-        return MemberRow.of_membership(member_change_role(actor=actor, org=org, membership=member, new_role=role))
     actor_role = _role_of(org, actor.user)  # as in member_change_role: the role at the request's start
     with transaction.atomic():
-        org = _lock(org)
+        org, member, account = _lock_with_member(org, email)
+        if member is not None:
+            return MemberRow.of_membership(_change_role_locked(actor, actor_role, org, member, role))
         invitation = _pending_invitation(org, email)
         authorize_member_change(actor, actor_role, target_role=invitation.role if invitation else None, new_role=role)
         _count_invitation_email(actor.user, org, email)
@@ -517,7 +517,6 @@ def member_invite(*, actor: Principal, org: Organization, email: str, role: str)
         # Queued with the invitation (they commit together) and sent by a worker: a mail server
         # outage neither fails this request nor loses the email.
         emails.send_invitation(invitation, token, inviter=actor.user)
-    # The account read before the transaction: one that signs up meanwhile shows on the next list.
     return MemberRow.of_invitation(invitation, account)
 
 
@@ -562,7 +561,7 @@ def member_remove(*, actor: Principal, org: Organization, email: str, as_staff: 
     email = email.strip().lower()
     actor_role = _role_of(org, actor.user)  # as in member_change_role: the role at the request's start
     with transaction.atomic():
-        org, membership = _lock_with_member(org, email)
+        org, membership, _account = _lock_with_member(org, email)
         if membership is not None:
             is_self = membership.user_id == actor.user.pk
             if not as_staff:
