@@ -38,7 +38,7 @@ from organizations.exceptions import (
 )
 from organizations.models import ApiKey, ApiKeyOrgLimit, AuditEvent, Invitation, Membership, Organization, User
 from organizations.roles import INVITE_PREFIX, Action, Principal, Role, authorize_member_change, check_key_mode
-from organizations.rows import Columns, insert, reader, uuid_text
+from organizations.rows import Columns, insert, reader, update, uuid_text
 from organizations.security import password_policy
 
 Table = AuditEvent.Table
@@ -598,7 +598,7 @@ def _cancel_locked(actor: Principal | None, invitation: Invitation) -> None:
     """Cancel `invitation`, pending and its row locked by the caller's transaction, with its audit event."""
     before = audit.invitation_snapshot(invitation)
     invitation.status = Invitation.Status.CANCELLED
-    invitation.save(update_fields=["status", "updated_at"])
+    update(invitation, ["status", "updated_at"])
     audit.record(
         actor, org_id=invitation.organization_id, table=Table.ORG_USERS, record_id=invitation.id,
         operation=Op.UPDATE, old=before, new=audit.invitation_snapshot(invitation),

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from django.test import TestCase
 
-from organizations.models import AuditEvent
-from organizations.rows import insert
+from organizations.models import AuditEvent, Organization
+from organizations.rows import insert, update
 
 
 class InsertTestCase(TestCase):
@@ -27,3 +27,17 @@ class InsertTestCase(TestCase):
         self.assertEqual({k: v for k, v in rows[inserted.pk].items() if k != "id"},
                          {k: v for k, v in rows[saved.pk].items() if k != "id"})  # fmt: skip
         self.assertIsNone(AuditEvent.objects.get(pk=inserted.pk).new_record)  # SQL NULL, as save() writes it
+
+
+class UpdateTestCase(TestCase):
+    def test_an_update_writes_the_named_fields_and_stamps_auto_now(self) -> None:
+        org = Organization.objects.create(name="Before", website="https://before.example")
+        stamped = org.updated_at
+        org.name, org.website = "After", "https://unsaved.example"
+        self.assertEqual(update(org, ["name", "updated_at"]), 1)
+        stored = Organization.objects.get(pk=org.pk)
+        self.assertEqual((stored.name, stored.website), ("After", "https://before.example"))
+        self.assertGreater(stored.updated_at, stamped)
+        self.assertEqual(stored.updated_at, org.updated_at)  # the instance carries the stamp it wrote
+        Organization.objects.filter(pk=org.pk).delete()
+        self.assertEqual(update(org, ["name"]), 0)
