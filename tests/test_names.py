@@ -122,7 +122,7 @@ class PagesAndAdminTestCase(ApiTestCase):
         self.client.force_login(staff)
         url = f"/admin/organizations/organization/{self.org.id}/change/"
         page = self.client.get(url)
-        self.assertEqual(page.status_code, 200)
+        self.assertEqual(page.status_code, 200, page.get("Location"))
         form = {
             "name": "a\u202eb", "management_email": "alice@example.org", "website": "", "logo_url": "",
             "max_apikey_expiration_days": "", "password_policy_config": "null",
@@ -143,6 +143,7 @@ class PagesAndAdminTestCase(ApiTestCase):
         staff = User.objects.create_superuser("staff@example.org", "pw-staff-123")
         self.client.force_login(staff)
         r = self.client.get(f"/admin/organizations/organization/{self.org.id}/change/")
+        self.assertEqual(r.status_code, 200, r.get("Location"))
         self.assertContains(
             r, "<title>\u2068Evil\u202eCorp\u2069 | Change organization | capgo-org</title>", html=False
         )
