@@ -21,12 +21,19 @@ from django_tasks_db import DatabaseBackend
 logger = logging.getLogger("organizations.queue")
 
 
+def _deferred(task: Task, at: datetime | None) -> Task | None:
+    """`task`, to run not before `at`; None when it is not due yet and its backend cannot wait
+    (the immediate one: the sweep queues it once it is due)."""
+    if at is None or at <= timezone.now():
+        return task
+    return task.using(run_after=at) if task.get_backend().supports_defer else None
+
+
 def enqueue(task: Task, *args: Any, at: datetime | None = None) -> None:
     """Queue `task(*args)`, not before `at` when given. Never raises: a failure is logged, the sweep catches up."""
-    if at is not None and at > timezone.now():
-        if not task.get_backend().supports_defer:
-            return  # the immediate backend: the sweep queues it once it is due
-        task = task.using(run_after=at)
+    task = _deferred(task, at)
+    if task is None:
+        return
     try:
         task.enqueue(*args)
     except Exception:
@@ -43,8 +50,6 @@ def enqueue_on_commit(task: Task, *args: Any, at: datetime | None = None) -> Non
     one that runs the task at once) queue after the commit.
     """
     if connection.in_atomic_block and isinstance(task.get_backend(), DatabaseBackend):
-        if at is not None and at > timezone.now():
-            task = task.using(run_after=at)
-        task.enqueue(*args)
+        _deferred(task, at).enqueue(*args)  # the database backend can always wait
         return
     transaction.on_commit(lambda: enqueue(task, *args, at=at))

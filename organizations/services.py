@@ -55,10 +55,14 @@ def _lock_sql() -> str:
     return f"SELECT {ORG.select()} FROM {qn(org.db_table)} o WHERE o.{qn(org.pk.column)} = %s{lock}"  # noqa: S608
 
 
-def _lock(org: Organization) -> Organization:
-    """Lock the organization row for the rest of the transaction (a no-op on SQLite), and read it again."""
+def _require_transaction() -> None:
     if not connection.in_atomic_block:
         raise transaction.TransactionManagementError("_lock outside a transaction would lock nothing")
+
+
+def _lock(org: Organization) -> Organization:
+    """Lock the organization row for the rest of the transaction (a no-op on SQLite), and read it again."""
+    _require_transaction()
     with connection.cursor() as cursor:
         cursor.execute(_lock_sql(), [org.pk])
         row = cursor.fetchone()
@@ -101,8 +105,7 @@ def _member_from_row(values: Any) -> tuple[Membership | None, User | None]:
 
 def _lock_with_member(org: Organization, email: str) -> tuple[Organization, Membership | None, User | None]:
     """`_lock`, reading `email`'s membership of the organization and account in the same statement."""
-    if not connection.in_atomic_block:
-        raise transaction.TransactionManagementError("_lock outside a transaction would lock nothing")
+    _require_transaction()
     with connection.cursor() as cursor:
         cursor.execute(_lock_with_member_sql(), [email, org.pk])
         row = cursor.fetchone()
