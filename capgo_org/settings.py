@@ -311,6 +311,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["organizations.api.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["organizations.api.parsers.AnyJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "organizations.api.negotiation.ContentNegotiation",
     "EXCEPTION_HANDLER": "organizations.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,

@@ -1,4 +1,5 @@
-"""The API's JSON renderer (orjson) writes exactly what DRF's JSONRenderer writes."""
+"""The API's JSON renderer (orjson) writes exactly what DRF's JSONRenderer writes; its content
+negotiation chooses what DRF's chooses."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from django.test import SimpleTestCase
 from django.utils.translation import gettext_lazy
 from rest_framework import renderers
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
 
+from organizations.api.negotiation import ContentNegotiation
 from organizations.api.renderers import JSONRenderer
 from tests.base import ApiTestCase
 
@@ -63,3 +69,45 @@ class ApiAnswersTestCase(ApiTestCase):
                 self.assertEqual(r["Content-Type"], "application/json")
                 self.assertEqual(r.content, renderers.JSONRenderer().render(r.json()))
         self.assertIn(b"\\u2028", self.get("/organization/", {"orgId": self.org.id}, key=self.key["read"]).content)
+
+
+class NegotiationTestCase(SimpleTestCase):
+    """organizations.api.negotiation answers what DRF's negotiation answers, parsing less."""
+
+    ACCEPTS = [None, "*/*", "application/json", "", "application/*", "application/json; indent=4",
+               "text/html", "text/html, application/json;q=0.9", "*/*; q=0.5", "APPLICATION/JSON"]  # fmt: skip
+
+    def choose(self, negotiation: Any, accept: str | None, query: str = "") -> Any:
+        extra = {} if accept is None else {"HTTP_ACCEPT": accept}
+        request = Request(APIRequestFactory().get(f"/organization/{query}", **extra))
+        try:
+            renderer, media_type = negotiation.select_renderer(request, [JSONRenderer()])
+        except Exception as exc:  # noqa: BLE001 - the same refusal is the expected answer
+            return type(exc)
+        return type(renderer), media_type
+
+    def test_every_accept_gets_drfs_answer(self) -> None:
+        ours, drf = ContentNegotiation(), DefaultContentNegotiation()
+        for accept in self.ACCEPTS:
+            for query in ["", "?format=json", "?format=xml"]:
+                with self.subTest(accept=accept, query=query):
+                    self.assertEqual(self.choose(ours, accept, query), self.choose(drf, accept, query))
+
+    def test_the_usual_accepts_are_answered_without_reading_the_headers(self) -> None:
+        for accept in [None, "*/*", "application/json"]:
+            extra = {} if accept is None else {"HTTP_ACCEPT": accept}
+            request = Request(APIRequestFactory().get("/organization/", **extra))
+            ContentNegotiation().select_renderer(request, [JSONRenderer()])
+            self.assertNotIn("headers", request._request.__dict__)  # Django builds it on first use
+
+
+class NegotiatedAnswersTestCase(ApiTestCase):
+    def test_what_a_client_accepts_still_decides_the_answer(self) -> None:
+        compact = self.get("/organization/", {"orgId": self.org.id}, key=self.key["read"], HTTP_ACCEPT="*/*")
+        self.assertEqual((compact.status_code, compact.content[:9]), (200, b'{"data":{'))
+        pretty = self.get("/organization/", {"orgId": self.org.id}, key=self.key["read"],
+                          HTTP_ACCEPT="application/json; indent=4")  # fmt: skip
+        self.assertEqual((pretty.status_code, pretty.content[:15]), (200, b'{\n    "data": {'))
+        refused = self.get("/organization/", {"orgId": self.org.id}, key=self.key["read"], HTTP_ACCEPT="text/xml")
+        self.assertEqual((refused.status_code, refused["Content-Type"]), (406, "application/json"))
+        self.assertIn("error", refused.json())
