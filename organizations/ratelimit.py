@@ -29,6 +29,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
+import os
+import select
 import sqlite3
 import threading
 import time
@@ -43,7 +45,7 @@ from django.core.cache.backends.db import DatabaseCache
 from django.core.cache.backends.redis import RedisCache
 from django.db import connections, router
 from django.http import HttpRequest, HttpResponseBase
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -163,20 +165,19 @@ def _sha(source: str) -> str:
 
 
 def _run_script(backend: RedisCache, source: str, keys: Sequence[str], args: Sequence[object]) -> Any:
-    """EVALSHA of `source` (sent whole if Redis has forgotten it) on a connection of this cache
-    backend's pool (one per backend instance, that is per thread).
+    """EVALSHA of `source` (sent whole if Redis has forgotten it) on this cache backend's own
+    connection (one per backend instance, that is per thread), taken from its pool once.
 
-    Through redis-py's connection API rather than the client's command methods: the client's
-    per-command machinery (retries, instrumentation, response callbacks) cost more CPU than the
-    round trip itself (bench/README.md), and a failure here is the breaker's to handle anyway
-    (`_guarded`). A connection that failed is disconnected before it goes back to the pool.
+    Through redis-py's connection API rather than the client's command methods, and without
+    taking the connection from the pool and giving it back on every call: the client's per-command
+    machinery (retries, instrumentation, response callbacks) and the pool's (its lock, counters
+    and readiness check) cost more CPU than the round trip itself (bench/README.md). Before each
+    use, one poll of the socket checks what the pool's check did: a connection the server closed
+    (a restart) or that holds an unread answer is replaced, not sent to. A failure here is the
+    breaker's to handle (`_guarded`); the connection that failed, or whose answer was not read
+    (whatever interrupted it), is disconnected and reconnects on its next use.
     """
-    pool = backend.__dict__.get("_capgo_pool")
-    if pool is None:
-        # Django's get_client() builds a new redis.Redis around the pool on every call, and redis-py's
-        # constructor fills a table of some 170 response callbacks: the pool is kept instead.
-        pool = backend.__dict__["_capgo_pool"] = backend._cache.get_client(write=True).connection_pool
-    connection = pool.get_connection()
+    connection = _connection(backend)
     try:
         connection.send_command("EVALSHA", _sha(source), len(keys), *keys, *args)
         try:
@@ -184,11 +185,30 @@ def _run_script(backend: RedisCache, source: str, keys: Sequence[str], args: Seq
         except NoScriptError:
             connection.send_command("EVAL", source, len(keys), *keys, *args)
             return connection.read_response()
-    except (RedisError, OSError):
+    except BaseException:
         connection.disconnect()
         raise
-    finally:
-        pool.release(connection)
+
+
+def _connection(backend: RedisCache) -> Any:
+    """This backend's connection, taken from its pool in this process and ready to send to."""
+    held = backend.__dict__.get("_capgo_connection")
+    if held is None or held[0] != os.getpid():
+        # Django's get_client() builds a new redis.Redis around the pool on every call, and redis-py's
+        # constructor fills a table of some 170 response callbacks: the connection is kept instead.
+        # In a forked process (gunicorn's workers) the pool starts afresh, and so does this.
+        pool = backend._cache.get_client(write=True).connection_pool
+        held = backend.__dict__["_capgo_connection"] = (os.getpid(), pool.get_connection())
+    connection = held[1]
+    sock = connection._sock
+    if sock is not None:
+        try:
+            readable, _writable, _failed = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            readable = [sock]
+        if readable:  # end of file (the server closed it) or a stray answer: start afresh
+            connection.disconnect()
+    return connection
 
 
 def _count_in_redis(backend: RedisCache, counters: Sequence[tuple[str, int]], timeout: int) -> list[int]:

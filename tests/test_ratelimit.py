@@ -24,7 +24,7 @@ from unittest import mock
 
 import pytest
 import redis
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.test import SimpleTestCase, override_settings
 
 from bench.load import Gunicorn, call, create_keys, free_port, manage, prepare_database, server_env
@@ -382,6 +382,59 @@ class RedisRateLimitTestCase(ApiTestCase):
             second = self.get(URL, key=self.key["read"])
             self.assertEqual((second.status_code, second["RateLimit-Remaining"]), (200, "0"))
             self.assertEqual(self.get(URL, key=self.key["read"]).status_code, 429)
+
+    def test_requests_keep_one_connection_and_never_take_it_from_the_pool_again(self) -> None:
+        with override_settings(CACHES=redis_cache(redis_url_or_skip())):
+            self.assertEqual(self.get(URL, key=self.key["read"]).status_code, 200)
+            held = caches["default"].__dict__["_capgo_connection"][1]
+            with mock.patch.object(redis.ConnectionPool, "get_connection") as taken:
+                remaining = [self.get(URL, key=self.key["read"])["RateLimit-Remaining"] for _ in range(3)]
+            taken.assert_not_called()
+            self.assertEqual(remaining, ["98", "97", "96"])
+            self.assertIs(caches["default"].__dict__["_capgo_connection"][1], held)
+
+    def test_a_connection_the_server_dropped_is_replaced_without_losing_a_count(self) -> None:
+        server = OwnRedis()
+        self.addCleanup(server.kill)
+        with override_settings(CACHES=redis_cache(server.url)), self.assertNoLogs("organizations.ratelimit"):
+            self.assertEqual(self.get(URL, key=self.key["read"])["RateLimit-Remaining"], "99")
+            # As after a restart or an idle timeout: the server closes the connection between requests.
+            killed = redis.Redis(port=server.port).client_kill_filter(_type="normal", skipme=True)
+            self.assertGreaterEqual(killed, 1)
+            time.sleep(0.1)  # the end of file reaches this side
+            self.assertEqual(self.get(URL, key=self.key["read"])["RateLimit-Remaining"], "98")
+
+    def test_an_answer_left_unread_is_never_read_as_the_next_requests(self) -> None:
+        class Interrupted(BaseException):  # such as gunicorn's timeout landing between send and read
+            pass
+
+        real_read = redis.connection.Connection.read_response
+        calls = []
+
+        def interrupted_once(connection: Any, *args: Any, **kwargs: Any) -> Any:
+            calls.append(1)
+            if len(calls) == 1:
+                raise Interrupted
+            return real_read(connection, *args, **kwargs)
+
+        with override_settings(CACHES=redis_cache(redis_url_or_skip())):
+            self.assertEqual(self.get(URL, key=self.key["read"])["RateLimit-Remaining"], "99")
+            with mock.patch.object(redis.connection.Connection, "read_response", interrupted_once):
+                with self.assertRaises(Interrupted):
+                    self.get(URL, key=self.key["read"])  # counted (98), its answer never read
+                # Dropped at once: the answer may not have arrived yet when the next request looks.
+                self.assertIsNone(caches["default"].__dict__["_capgo_connection"][1]._sock)
+                # The next request reads its own answer (97), not the one left on the socket.
+                self.assertEqual(self.get(URL, key=self.key["read"])["RateLimit-Remaining"], "97")
+
+    def test_a_forked_process_makes_its_own_connection(self) -> None:
+        with override_settings(CACHES=redis_cache(redis_url_or_skip())):
+            self.get(URL, key=self.key["read"])
+            parents = caches["default"].__dict__["_capgo_connection"][1]
+            caches["default"].__dict__["_capgo_connection"] = (os.getpid() + 1, parents)  # as a child sees its parent's
+            self.assertEqual(self.get(URL, key=self.key["read"]).status_code, 200)
+            self.assertEqual(caches["default"].__dict__["_capgo_connection"][0], os.getpid())
+            self.assertIsNot(caches["default"].__dict__["_capgo_connection"][1], parents)
 
     def test_the_users_ceiling_is_counted_in_redis_in_the_same_round_trip(self) -> None:
         with override_settings(CACHES=redis_cache(redis_url_or_skip()), API_USER_RATE_LIMIT_PER_MINUTE=3):
