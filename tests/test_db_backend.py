@@ -1,6 +1,6 @@
 """The PostgreSQL backend's health check: no round trip for a live connection, and a connection the
-server closed is replaced before the request's first query instead of failing it; and its loader
-of timestamps."""
+server closed is replaced before the request's first query instead of failing it; its loader of
+timestamps; and its reuse of closed cursors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import DatabaseError, ProgrammingError, connection, transaction
 from django.test import TransactionTestCase
 from psycopg.pq import Format
 
@@ -61,3 +61,69 @@ class TimestampLoaderTests(TransactionTestCase):
         with connection.cursor() as cursor:
             cursor.execute("SELECT TIMESTAMPTZ '2026-06-01 12:00:00.5+02'")
             self.assertEqual(cursor.fetchone()[0], datetime(2026, 6, 1, 10, 0, 0, 500000, tzinfo=UTC))
+
+    def test_a_session_in_another_time_zone_still_reads_the_same_instants_in_utc(self) -> None:
+        moment = datetime(2026, 6, 1, 10, 0, 0, 500000, tzinfo=UTC)
+        org = Organization.objects.create(name="Zoned", created_at=moment)
+        with connection.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'Asia/Kathmandu'")  # +05:45: the text PostgreSQL writes changes
+        try:
+            read = Organization.objects.get(pk=org.pk).created_at
+            self.assertEqual((read, read.tzinfo), (moment, UTC))
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TIME ZONE 'UTC'")
+
+
+class CursorReuseTests(TransactionTestCase):
+    """A closed cursor is handed out again by the next `connection.cursor()`, empty; never twice."""
+
+    def test_the_next_cursor_is_the_last_one_closed_with_nothing_of_its_result(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1, 'one'")
+            self.assertEqual(cursor.fetchone(), (1, "one"))
+            first = cursor.cursor
+        with connection.cursor() as cursor:
+            self.assertIs(cursor.cursor, first)
+            self.assertFalse(cursor.cursor.closed)
+            with self.assertRaises(ProgrammingError):  # no result: the last one was dropped
+                cursor.fetchone()
+            cursor.execute("SELECT %s::int", [2])
+            self.assertEqual(cursor.fetchall(), [(2,)])
+
+    def test_cursors_open_at_once_are_distinct_and_a_double_close_hands_out_none_twice(self) -> None:
+        with connection.cursor() as outer, connection.cursor() as inner:
+            self.assertIsNot(outer.cursor, inner.cursor)
+            outer.execute("SELECT generate_series(1, 3)")
+            inner.execute("SELECT 'inner'")
+            self.assertEqual((outer.fetchone(), inner.fetchone(), outer.fetchall()), ((1,), ("inner",), [(2,), (3,)]))
+        cursor = connection.cursor()
+        cursor.close()
+        cursor.close()
+        with connection.cursor() as one, connection.cursor() as two:
+            self.assertIsNot(one.cursor, two.cursor)
+
+    def test_a_cursor_whose_statement_failed_serves_the_next_one(self) -> None:
+        with self.assertRaises(DatabaseError), connection.cursor() as cursor:
+            cursor.execute("SELECT 1/0")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 'after'")
+            self.assertEqual(cursor.fetchone(), ("after",))
+
+    def test_server_side_cursors_and_the_orm_work_as_before(self) -> None:
+        for n in range(5):
+            Organization.objects.create(name=f"Org {n}")
+        with transaction.atomic():  # iterator() reads through a named (server-side) cursor here
+            names = [o.name for o in Organization.objects.order_by("name").iterator(chunk_size=2)]
+        self.assertEqual(names, [f"Org {n}" for n in range(5)])
+        self.assertEqual(Organization.objects.count(), 5)
+
+    def test_a_new_connection_starts_with_no_idle_cursors(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            old = cursor.cursor
+        connection.close()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 2")
+            self.assertIsNot(cursor.cursor, old)
+            self.assertEqual(cursor.fetchone(), (2,))
