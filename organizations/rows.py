@@ -10,12 +10,18 @@ SQLite and PostgreSQL alike).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
+from django.db.models.base import ModelState
+from django.db.models.fields.files import FileDescriptor, ImageFileDescriptor
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
 
 Converter = Callable[[Any, Any, Any], Any]
 
@@ -33,6 +39,7 @@ class Columns:
             self.fields = [model._meta.get_field(name) for name in names]
         self.attnames = [field.attname for field in self.fields]
         self._converters: list[tuple[int, list[Converter], Any]] | None = None
+        self._plain = _builds_plainly(model, self.attnames)
 
     def __len__(self) -> int:
         return len(self.fields)
@@ -58,16 +65,44 @@ class Columns:
     def values(self, values: Sequence[Any]) -> list[Any]:
         """The Python values of this slice of a row, as the ORM converts them."""
         values = list(values)
+        db = connections[DEFAULT_DB_ALIAS]
         for position, functions, column in self.converters():
             value = values[position]
             for function in functions:
-                value = function(value, column, connection)
+                value = function(value, column, db)
             values[position] = value
         return values
 
     def load(self, values: Sequence[Any]) -> Model:
-        """An instance from this model's slice of a row (None columns included, as the ORM reads them)."""
-        return self.model.from_db(connection.alias, self.attnames, self.values(values))
+        """An instance from this model's slice of a row (None columns included, as the ORM reads them).
+
+        What `Model.from_db` builds, without running `Model.__init__` when it would only set each
+        value (see `_builds_plainly`): the instance's attributes and its state, set directly."""
+        values = self.values(values)
+        if not self._plain or pre_init.receivers or post_init.receivers:
+            return self.model.from_db(DEFAULT_DB_ALIAS, self.attnames, values)
+        instance = self.model.__new__(self.model)
+        state = ModelState()
+        state.adding = False
+        state.db = DEFAULT_DB_ALIAS
+        attributes = instance.__dict__
+        attributes["_state"] = state
+        attributes.update(zip(self.attnames, values, strict=True))
+        return instance
+
+
+# Descriptors whose __set__, on an instance being built, only stores the value in its __dict__.
+_PLAIN_DESCRIPTORS = {DeferredAttribute, ForeignKeyDeferredAttribute, FileDescriptor, ImageFileDescriptor}
+
+
+def _builds_plainly(model: type[Model], attnames: Sequence[str]) -> bool:
+    """True when `model.from_db` would build an instance by setting `attnames` one by one: the model
+    has no `__init__` or `from_db` of its own, and each attribute is one of Django's descriptors that
+    store the value as it is (an ImageField's updates its dimensions only on a change of file).
+    `pre_init`/`post_init` receivers are checked on each load: anything listening gets `from_db`."""
+    if model.__init__ is not Model.__init__ or model.from_db.__func__ is not Model.from_db.__func__:  # type: ignore[attr-defined]
+        return False
+    return all(type(inspect.getattr_static(model, name, None)) in _PLAIN_DESCRIPTORS for name in attnames)
 
 
 def uuid_text(column: str) -> str:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+from django.db import connection
+from django.db.models.signals import post_init
 from django.test import TestCase
 
-from organizations.models import AuditEvent, Organization
-from organizations.rows import insert, update
+from organizations.models import AuditEvent, Organization, User
+from organizations.rows import Columns, insert, update
 
 
 class InsertTestCase(TestCase):
@@ -41,3 +44,54 @@ class UpdateTestCase(TestCase):
         self.assertEqual(stored.updated_at, org.updated_at)  # the instance carries the stamp it wrote
         Organization.objects.filter(pk=org.pk).delete()
         self.assertEqual(update(org, ["name"]), 0)
+
+
+class LoadTestCase(TestCase):
+    """`Columns.load` builds what `Model.from_db` builds, with or without running `__init__`."""
+
+    def row(self, columns: Columns, instance: Any) -> tuple[Any, ...]:
+        """The instance's row as the database returns it for `columns` (the SELECT the API writes)."""
+        qn, meta = connection.ops.quote_name, columns.model._meta
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {columns.select()} FROM {qn(meta.db_table)} t WHERE t.{qn(meta.pk.column)} = %s",  # noqa: S608
+                [meta.pk.get_db_prep_value(instance.pk, connection)],
+            )
+            return cursor.fetchone()
+
+    def assertSameInstance(self, built: Any, expected: Any) -> None:  # noqa: N802
+        self.assertIs(type(built), type(expected))
+        self.assertEqual({k: v for k, v in vars(built).items() if k != "_state"},
+                         {k: v for k, v in vars(expected).items() if k != "_state"})  # fmt: skip
+        self.assertEqual((built._state.adding, built._state.db), (False, "default"))
+        self.assertEqual(built, expected)
+
+    def test_an_instance_is_what_from_db_builds(self) -> None:
+        user = User.objects.create_user(email="load@example.org", password="correct horse battery")
+        org = Organization.objects.create(name="Loaded", created_by=user, password_policy_config={"enabled": True})
+        for model, stored in [(Organization, org), (User, user)]:
+            columns = Columns(model, "t")
+            self.assertTrue(columns._plain)
+            stored = model.objects.get(pk=stored.pk)
+            with self.subTest(model=model.__name__):
+                self.assertSameInstance(columns.load(self.row(columns, stored)), stored)
+        loaded = Columns(Organization, "t").load(self.row(Columns(Organization, "t"), org))
+        self.assertEqual(loaded.logo_file.name, "")  # the file descriptor still wraps the value
+        self.assertEqual(loaded.created_by, user)  # and the foreign key is still followed
+        some = Columns(Organization, "t", names=["id", "name"])
+        partial = some.load(self.row(some, org))
+        everything = {f.attname for f in Organization._meta.concrete_fields}
+        self.assertEqual(partial.get_deferred_fields(), everything - {"id", "name"})
+
+    def test_anything_listening_to_model_init_gets_from_db(self) -> None:
+        org = Organization.objects.create(name="Watched")
+        columns = Columns(Organization, "t")
+        seen: list[Any] = []
+
+        def receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
+            seen.append(instance)
+
+        post_init.connect(receiver, sender=Organization)
+        self.addCleanup(post_init.disconnect, receiver, sender=Organization)
+        loaded = columns.load(self.row(columns, org))
+        self.assertEqual(seen, [loaded])
