@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.test import SimpleTestCase
 from django.utils.translation import gettext_lazy
@@ -33,6 +34,16 @@ PAYLOADS = [
     {"separators": "line\u2028paragraph\u2029end", "nested": [[{"deep": [1, -2, 0, True, None]}]]},
     {"error": gettext_lazy("Organization not found"), "details": {"orgId": [gettext_lazy("This field is required.")]}},
     {"when": datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), "whole": datetime(2026, 1, 2, tzinfo=UTC)},
+    {
+        "naive": datetime(2026, 1, 2, 3, 4, 5),
+        "berlin": datetime(2026, 7, 2, 3, 4, 5, 1, tzinfo=ZoneInfo("Europe/Berlin")),
+        "london": datetime(2026, 1, 2, tzinfo=ZoneInfo("Europe/London")),
+        "offset": datetime(2026, 1, 2, tzinfo=timezone(-timedelta(hours=3, minutes=30))),
+        "first": datetime(1, 1, 1, tzinfo=UTC),
+        "day": date(2026, 1, 2),
+        "time": time(3, 4, 5, 6),
+        "none": None,
+    },  # fmt: skip
     {"id": uuid.UUID("12345678-1234-5678-1234-567812345678"), "amount": Decimal("1.50")},
     {1: "int key", "big": 2**70, "float": 0.1},
 ]
@@ -49,6 +60,13 @@ class RendererTestCase(SimpleTestCase):
         for renderer in [JSONRenderer(), renderers.JSONRenderer()]:
             with self.assertRaises(TypeError):
                 renderer.render({"point": Point(3)})
+            with self.assertRaises(ValueError):
+                renderer.render({"aware time": time(3, 4, tzinfo=UTC)})
+
+    def test_the_documented_difference_an_offset_with_seconds_is_written_to_the_minute(self) -> None:
+        local_mean_time = datetime(1800, 1, 2, 3, 4, 5, tzinfo=ZoneInfo("Asia/Kolkata"))  # +05:53:28
+        self.assertEqual(renderers.JSONRenderer().render([local_mean_time]), b'["1800-01-02T03:04:05+05:53:28"]')
+        self.assertEqual(JSONRenderer().render([local_mean_time]), b'["1800-01-02T03:04:05+05:53"]')
 
     def test_pretty_printing_is_drfs(self) -> None:
         ours, drf = JSONRenderer(), renderers.JSONRenderer()

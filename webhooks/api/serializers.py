@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from organizations.api.serializers import OrgIdField, StrictSerializer, iso
+from organizations.api.serializers import OrgIdField, StrictSerializer
 from organizations.text import validate_name
 from webhooks.models import Delivery, Webhook
 
@@ -83,6 +83,7 @@ class DeliveryRetryIn(StrictSerializer):
 
 
 # Output ----------------------------------------------------------------------------------
+# Datetimes stay objects: the API's renderer writes them as DRF's encoder does.
 
 
 def webhook_json(webhook: Webhook, *, secret: str | None = None, stats: dict[str, int] | None = None) -> dict[str, Any]:
@@ -93,8 +94,8 @@ def webhook_json(webhook: Webhook, *, secret: str | None = None, stats: dict[str
         "url": webhook.url,
         "enabled": webhook.enabled,
         "events": list(webhook.events),
-        "created_at": iso(webhook.created_at),
-        "updated_at": iso(webhook.updated_at),
+        "created_at": webhook.created_at,
+        "updated_at": webhook.updated_at,
         "created_by": str(webhook.created_by_id) if webhook.created_by_id else None,
         "disabled_reason": webhook.disabled_reason or None,
     }
@@ -115,9 +116,9 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "attempt_count": delivery.attempt_count,
         "response_status": delivery.response_status,
         "response_preview": delivery.response_preview or None,
-        "created_at": iso(delivery.created_at),
-        "completed_at": iso(delivery.completed_at),
-        "next_retry_at": iso(delivery.next_retry_at) if delivery.status == Delivery.Status.PENDING else None,
+        "created_at": delivery.created_at,
+        "completed_at": delivery.completed_at,
+        "next_retry_at": delivery.next_retry_at if delivery.status == Delivery.Status.PENDING else None,
         "duration_ms": delivery.duration_ms,
     }
 
