@@ -88,8 +88,7 @@ def visible_organizations_page(principal: Principal, page: int, limit: int) -> t
                 return [], 0
             cursor.execute(_visible_sql(limited, count=True), params)
             return [], cursor.fetchone()[0]
-    width = len(_LISTED)
-    return [dict(zip(ORGANIZATION_VALUES, _LISTED.values(row[:width]), strict=True)) for row in found], found[0][width]
+    return _LISTED.dicts(found), found[0][len(_LISTED)]
 
 
 def check_expiry_policy(principal: Principal, org: Organization) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Model
 from django.db.models.base import ModelState
 from django.db.models.fields.files import FileDescriptor, ImageFileDescriptor
@@ -65,13 +65,26 @@ class Columns:
     def values(self, values: Sequence[Any]) -> list[Any]:
         """The Python values of this slice of a row, as the ORM converts them."""
         values = list(values)
-        db = connections[DEFAULT_DB_ALIAS]
         for position, functions, column in self.converters():
             value = values[position]
             for function in functions:
-                value = function(value, column, db)
+                value = function(value, column, connection)
             values[position] = value
         return values
+
+    def dicts(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+        """Each row's leading slice as `{attname: value}`, converted as by `values` (what `.values()`
+        gives); the columns after this slice are left out."""
+        names, converters = self.attnames, self.converters()
+        found = [dict(zip(names, row, strict=False)) for row in rows]
+        for position, functions, column in converters:
+            name = names[position]
+            for values in found:
+                value = values[name]
+                for function in functions:
+                    value = function(value, column, connection)
+                values[name] = value
+        return found
 
     def load(self, values: Sequence[Any]) -> Model:
         """An instance from this model's slice of a row (None columns included, as the ORM reads them).
