@@ -356,7 +356,7 @@ INVITATION_TTL_DAYS = 7
 # wakes a worker for it, and the periodic sweep re-queues whatever a crash left behind.
 TASKS_BACKEND = env.str("TASKS_BACKEND", default="immediate" if TESTING else "database")
 _TASK_BACKENDS = {
-    "database": "django_tasks_db.DatabaseBackend",
+    "database": "organizations.queue.RowDatabaseBackend",  # django_tasks_db's, see there
     "rq": "django_tasks_rq.RQBackend",
     "immediate": "django_tasks.backends.immediate.ImmediateBackend",
 }

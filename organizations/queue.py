@@ -14,11 +14,41 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 from django_tasks.base import Task
 from django_tasks_db import DatabaseBackend
+from django_tasks_db.compat import normalize_json
+
+from organizations import rows
 
 logger = logging.getLogger("organizations.queue")
+
+
+class RowDatabaseBackend(DatabaseBackend):
+    """django-tasks-db's backend (TASKS_BACKEND=database), writing a task's row with `rows.insert`:
+    the INSERT written once, not compiled by the ORM on every task queued, which on an invitation
+    cost more CPU than any other statement of the request (bench/README.md). The row is the one
+    `DBTaskResult.objects.create` writes (tests/test_email_outbox.py compares them), with the
+    save signals it sends: django-tasks-db's own pre_save receiver fills in `run_after`."""
+
+    def _task_to_db_task(self, task: Task, args: Any, kwargs: Any) -> Any:
+        from django_tasks_db.models import DBTaskResult
+
+        result = DBTaskResult(
+            id=self._get_id(),
+            args_kwargs=normalize_json({"args": args, "kwargs": kwargs}),
+            priority=task.priority,
+            task_path=task.module_path,
+            queue_name=task.queue_name,
+            run_after=task.run_after,
+            backend_name=self.alias,
+        )
+        using = connection.alias
+        pre_save.send(sender=DBTaskResult, instance=result, raw=False, using=using, update_fields=None)
+        rows.insert(result)
+        post_save.send(sender=DBTaskResult, instance=result, created=True, raw=False, using=using, update_fields=None)
+        return result
 
 
 def _deferred(task: Task, at: datetime | None) -> Task | None:

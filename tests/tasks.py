@@ -16,7 +16,7 @@ from django.test import TestCase
 DATABASE = "database"
 RQ = "rq"
 BACKENDS: dict[str, dict[str, Any]] = {
-    DATABASE: {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}},
+    DATABASE: {"default": {"BACKEND": "organizations.queue.RowDatabaseBackend", "QUEUES": ["default"]}},
     RQ: {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}},
 }
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import time_machine
 from django.core import mail
 from django.db import transaction
 from django.test import override_settings
+from django_tasks.signals import task_enqueued
+from django_tasks_db import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
 
 from organizations import emails, services
 from organizations.models import Email
+from organizations.queue import RowDatabaseBackend
 from organizations.roles import Principal
 from tests.base import ApiTestCase
 from tests.smtp_server import SmtpServer, free_port
@@ -179,3 +183,26 @@ class TaskInTheTransactionTestCase(ApiTestCase):
         self.assertEqual((DBTaskResult.objects.count(), Email.objects.count()), (1, 1))
         self.assertEqual(run_tasks(DATABASE), 1)
         self.assertEqual([m.to for m in mail.outbox], [["new@example.org"]])
+
+    def test_the_row_is_the_one_django_tasks_db_writes(self) -> None:
+        from django_tasks import task_backends
+
+        from organizations.tasks import send_email
+
+        ours = task_backends["default"]
+        self.assertIsInstance(ours, RowDatabaseBackend)
+        theirs = DatabaseBackend("default", {"QUEUES": ["default"]})
+        received: list[Any] = []
+
+        def receiver(sender: Any, task_result: Any, **kwargs: Any) -> None:
+            received.append(task_result.id)
+
+        task_enqueued.connect(receiver)
+        self.addCleanup(task_enqueued.disconnect, receiver)
+        for task in [send_email, send_email.using(run_after=datetime(2030, 1, 2, tzinfo=UTC), priority=5)]:
+            with self.subTest(task=task):
+                written = [backend.enqueue(task, [7], {}).id for backend in (ours, theirs)]
+                mine, library = (DBTaskResult.objects.values().get(pk=pk) for pk in written)
+                self.assertLess(abs(mine.pop("enqueued_at") - library.pop("enqueued_at")), timedelta(seconds=5))
+                self.assertEqual({**mine, "id": None}, {**library, "id": None})
+        self.assertEqual(len(received), 4)  # the enqueued signal, from both backends
