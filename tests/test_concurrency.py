@@ -18,8 +18,8 @@ from django.db import connection
 from django.test import TransactionTestCase
 
 from organizations import services
-from organizations.exceptions import LastSuperAdmin, OrgNotFound
-from organizations.models import Membership, Organization, User
+from organizations.exceptions import LastSuperAdmin, MemberNotFound, OrgNotFound
+from organizations.models import AuditEvent, Invitation, Membership, Organization, User
 from organizations.roles import Principal, Role
 from tests.base import add_member, make_user
 
@@ -120,3 +120,24 @@ class LastSuperAdminRaceTestCase(TransactionTestCase):
         outcomes = self.race(self.remove(self.alice, "sam@example.org"), self.remove(self.sam, "alice@example.org"))
         self.assertOneWins(outcomes, LastSuperAdmin)
         self.assertEqual(Membership.objects.filter(organization=self.org).count(), 1)
+
+    def test_removing_the_same_member_twice_at_once_removes_it_once(self) -> None:
+        # The second to get the lock must see the membership as the first left it (gone: 404), not
+        # as it was when its statement began: one removal, one audit event.
+        bob = make_user("bob@example.org", "Bob")
+        add_member(self.org, bob, Role.READ)
+        outcomes = self.race(self.remove(self.alice, "bob@example.org"), self.remove(self.sam, "bob@example.org"))
+        self.assertEqual(outcomes.count(None), 1, outcomes)
+        self.assertIsInstance([o for o in outcomes if o is not None][0], MemberNotFound)
+        removals = AuditEvent.objects.filter(org_id=self.org.id, operation="DELETE", record_id=str(bob.pk))
+        self.assertEqual(removals.count(), 1)
+
+    def test_inviting_an_address_that_is_being_invited_resends_instead_of_inviting_twice(self) -> None:
+        def invite(actor: User) -> Callable[[], Any]:
+            address = "new@example.org"
+            return lambda: services.member_invite(actor=Principal(actor), org=self.org, email=address, role="read")
+
+        with mock.patch.object(services, "_count_invitation_email", lambda *args: time.sleep(RACE_WINDOW)):
+            outcomes = self.race(invite(self.alice), invite(self.sam))
+        self.assertEqual(outcomes, [None, None])
+        self.assertEqual(Invitation.objects.filter(organization=self.org, email="new@example.org").count(), 1)

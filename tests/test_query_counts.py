@@ -163,34 +163,35 @@ class MembersQueryCountsTestCase(QueryCountTestCase):
         self.assertEqual(len(r.json()["data"]), 4 + MANY + 1 + MANY)
 
     def test_invite(self) -> None:
-        # Key with organization and role; the lock with the address's membership and account; the pending
-        # invitation, the invitation and its audit event; the invitation email, stored with it; savepoints.
+        # Key with organization and role; the lock, then the address's membership and account (read after
+        # the lock, never with it: tests/test_concurrency.py); the pending invitation, the invitation and
+        # its audit event; the invitation email, stored with it; savepoints.
         # (Sent by a task after the commit: with the immediate backend of the tests, no query of its own.)
-        with self.captureOnCommitCallbacks(execute=True), self.assertNumQueries(8 + WEBHOOK_LOOKUP):
+        with self.captureOnCommitCallbacks(execute=True), self.assertNumQueries(9 + WEBHOOK_LOOKUP):
             r = self.post(MEMBERS_URL, {"orgId": self.org.id, "email": "new@example.org", "role": "read"},
                           key=self.key["all"])  # fmt: skip
         self.assertEqual(r.status_code, 200, r.content)
 
     def test_change_a_role(self) -> None:
-        # Key with organization and role; the lock with the membership; the super_admin check, the
+        # Key with organization and role; the lock, then the membership; the super_admin check, the
         # update, its audit event; savepoints.
-        with self.assertNumQueries(6 + WEBHOOK_LOOKUP):
+        with self.assertNumQueries(7 + WEBHOOK_LOOKUP):
             r = self.post(MEMBERS_URL, {"orgId": self.org.id, "email": self.rita.email, "role": "write"},
                           key=self.key["all"])  # fmt: skip
         self.assertEqual(r.status_code, 200, r.content)
 
     def test_remove_a_member(self) -> None:
         add_people(self.org, MANY, "bystander-")
-        # Key with organization and role; the lock with the membership; the audit event; the delete; savepoints.
-        with self.assertNumQueries(6 + WEBHOOK_LOOKUP):
+        # Key with organization and role; the lock, then the membership; the audit event; the delete; savepoints.
+        with self.assertNumQueries(7 + WEBHOOK_LOOKUP):
             r = self.delete(MEMBERS_URL, {"orgId": self.org.id, "email": self.rita.email}, key=self.key["all"])
         self.assertEqual(r.status_code, 200, r.content)
 
     def test_cancel_an_invitation(self) -> None:
         add_invitations(self.org, 1, "cancelled-")
-        # Key with organization and role; the lock with the (absent) membership; the pending invitation,
+        # Key with organization and role; the lock, then the (absent) membership; the pending invitation,
         # locked; its update and audit event; savepoints. No savepoint of its own, no second read.
-        with self.assertNumQueries(7 + WEBHOOK_LOOKUP):
+        with self.assertNumQueries(8 + WEBHOOK_LOOKUP):
             r = self.delete(MEMBERS_URL, {"orgId": self.org.id, "email": "cancelled-0@example.org"},
                             key=self.key["all"])  # fmt: skip
         self.assertEqual(r.status_code, 200, r.content)
