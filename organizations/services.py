@@ -79,64 +79,52 @@ _INVITATION = Columns(Invitation, "i")
 
 @cache
 def _member_sql() -> str:
-    """The account of an address and its membership of an organization, if any (parameters: the
-    address, the organization)."""
+    """An address's account, its membership of an organization and its pending invitation there, each
+    if any: always one row (parameters: the address, the organization twice, the pending status).
+    Neither row is locked: every change of members or invitations takes the organization's first."""
     qn = connection.ops.quote_name
-    user, membership = User._meta, Membership._meta
+    user, membership, invitation = User._meta, Membership._meta, Invitation._meta
+    address = qn("address")
     return (
-        f"SELECT {_MEMBER.select()}, {_ACCOUNT.select()} FROM {qn(user.db_table)} u "  # noqa: S608
+        f"SELECT {_MEMBER.select()}, {_ACCOUNT.select()}, {_INVITATION.select()} "  # noqa: S608
+        f"FROM (SELECT %s AS {address}) a LEFT JOIN {qn(user.db_table)} u ON u.{qn('email')} = a.{address} "
         f"LEFT JOIN {qn(membership.db_table)} m ON m.{qn('organization_id')} = %s AND m.{qn('user_id')} = u.{qn('id')} "
-        f"WHERE u.{qn('email')} = %s"
+        f"LEFT JOIN {qn(invitation.db_table)} i ON i.{qn('organization_id')} = %s AND i.{qn('email')} = a.{address} "
+        f"AND i.{qn('status')} = %s"
     )
 
 
-def _member_from_row(values: Any) -> tuple[Membership | None, User | None]:
-    membership_values, account_values = values[: len(_MEMBER)], values[len(_MEMBER) :]
+def _member_from_row(values: Any) -> tuple[Membership | None, User | None, Invitation | None]:
+    membership_values = values[: len(_MEMBER)]
+    account_values = values[len(_MEMBER) : len(_MEMBER) + len(_ACCOUNT)]
+    invitation_values = values[len(_MEMBER) + len(_ACCOUNT) :]
     account = _ACCOUNT.load(account_values) if account_values[_ACCOUNT.attnames.index("id")] is not None else None
+    invitation = _INVITATION.load(invitation_values) if invitation_values[0] is not None else None
     if membership_values[0] is None:
-        return None, account
+        return None, account, invitation
     membership = _MEMBER.load(membership_values)
     membership.user = account
-    return membership, account
+    return membership, account, invitation
 
 
-def _lock_with_member(org: Organization, email: str) -> tuple[Organization, Membership | None, User | None]:
-    """`_lock`, then `email`'s membership of the organization and account.
+def _lock_with_member(
+    org: Organization, email: str
+) -> tuple[Organization, Membership | None, User | None, Invitation | None]:
+    """`_lock`, then `email`'s membership of the organization, account and pending invitation.
 
-    Two statements, in that order: the membership needs no lock of its own (every change of
-    members takes the organization's first), but it must be read after the lock is held. Read in
-    the locking statement itself, it comes from that statement's snapshot, taken before the wait
-    for the lock: a removal committed meanwhile by the holder would go unseen (PostgreSQL
-    re-reads only the locked row; tests/test_concurrency.py)."""
+    Two statements, in that order: the rows read need no lock of their own (every change of
+    members and invitations takes the organization's first), but they must be read after the
+    lock is held. Read in the locking statement itself, they would come from that statement's
+    snapshot, taken before the wait for the lock: a removal committed meanwhile by the holder
+    would go unseen (PostgreSQL re-reads only the locked row; tests/test_concurrency.py)."""
     locked = _lock(org)
     with connection.cursor() as cursor:
-        cursor.execute(_member_sql(), [locked.pk, email])
+        cursor.execute(_member_sql(), [email, locked.pk, locked.pk, Invitation.Status.PENDING])
         row = cursor.fetchone()
-    if row is None:
-        return locked, None, None
-    membership, account = _member_from_row(row)
+    membership, account, invitation = _member_from_row(row)
     if membership is not None:
         membership.organization = locked
-    return locked, membership, account
-
-
-@cache
-def _pending_invitation_sql() -> str:
-    """The pending invitation of an address to an organization, its row locked (parameters: the
-    organization, the address, the pending status)."""
-    qn = connection.ops.quote_name
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    return (
-        f"SELECT {_INVITATION.select()} FROM {qn(Invitation._meta.db_table)} i "  # noqa: S608
-        f"WHERE i.{qn('organization_id')} = %s AND i.{qn('email')} = %s AND i.{qn('status')} = %s{lock}"
-    )
-
-
-def _pending_invitation(org: Organization, email: str) -> Invitation | None:
-    with connection.cursor() as cursor:
-        cursor.execute(_pending_invitation_sql(), [org.pk, email, Invitation.Status.PENDING])
-        row = cursor.fetchone()
-    return None if row is None else _INVITATION.load(row)
+    return locked, membership, account, invitation
 
 
 # Organizations ---------------------------------------------------------------------------
@@ -488,10 +476,9 @@ def member_invite(*, actor: Principal, org: Organization, email: str, role: str)
     email = email.strip().lower()
     actor_role = _role_of(org, actor.user)  # as in member_change_role: the role at the request's start
     with transaction.atomic():
-        org, member, account = _lock_with_member(org, email)
+        org, member, account, invitation = _lock_with_member(org, email)
         if member is not None:
             return MemberRow.of_membership(_change_role_locked(actor, actor_role, org, member, role))
-        invitation = _pending_invitation(org, email)
         authorize_member_change(actor, actor_role, target_role=invitation.role if invitation else None, new_role=role)
         _count_invitation_email(actor.user, org, email)
         token, digest = _new_invitation_token()
@@ -566,7 +553,7 @@ def member_remove(*, actor: Principal, org: Organization, email: str, as_staff: 
     email = email.strip().lower()
     actor_role = _role_of(org, actor.user)  # as in member_change_role: the role at the request's start
     with transaction.atomic():
-        org, membership, _account = _lock_with_member(org, email)
+        org, membership, _account, invitation = _lock_with_member(org, email)
         if membership is not None:
             is_self = membership.user_id == actor.user.pk
             if not as_staff:
@@ -578,7 +565,6 @@ def member_remove(*, actor: Principal, org: Organization, email: str, as_staff: 
             )  # fmt: skip
             membership.delete()
             return
-        invitation = _pending_invitation(org, email)  # locked: a decline may be cancelling it too
         if invitation is None:
             # Same answer whether or not the address has an account anywhere.
             if not as_staff:
@@ -592,6 +578,9 @@ def member_remove(*, actor: Principal, org: Organization, email: str, as_staff: 
 def invitation_cancel(*, actor: Principal | None, invitation: Invitation) -> Invitation:
     """Cancel a pending invitation; its link stops working."""
     with transaction.atomic():
+        # The organization's lock first, as every change of its members and invitations takes it
+        # (member_invite and member_remove read the invitation under it, without a lock of its own).
+        _lock(Organization(pk=invitation.organization_id))
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if invitation.status != Invitation.Status.PENDING:
             raise InvitationNotFound()
@@ -600,7 +589,7 @@ def invitation_cancel(*, actor: Principal | None, invitation: Invitation) -> Inv
 
 
 def _cancel_locked(actor: Principal | None, invitation: Invitation) -> None:
-    """Cancel `invitation`, pending and its row locked by the caller's transaction, with its audit event."""
+    """Cancel `invitation`, pending and read under its organization's lock, with its audit event."""
     before = audit.invitation_snapshot(invitation)
     invitation.status = Invitation.Status.CANCELLED
     update(invitation, ["status", "updated_at"])

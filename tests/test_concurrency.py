@@ -1,4 +1,5 @@
-"""Two requests racing on the last two super_admins, against the real PostgreSQL.
+"""Two requests racing on the last two super_admins, on one member or one invitation, against the
+real PostgreSQL.
 
 Each test starts two threads at the same moment (a barrier). A short sleep inside the guarded
 section (after the last-super_admin check, before the write) makes the race certain: without
@@ -18,7 +19,7 @@ from django.db import connection
 from django.test import TransactionTestCase
 
 from organizations import services
-from organizations.exceptions import LastSuperAdmin, MemberNotFound, OrgNotFound
+from organizations.exceptions import InvitationNotFound, LastSuperAdmin, MemberNotFound, OrgNotFound
 from organizations.models import AuditEvent, Invitation, Membership, Organization, User
 from organizations.roles import Principal, Role
 from tests.base import add_member, make_user
@@ -141,3 +142,24 @@ class LastSuperAdminRaceTestCase(TransactionTestCase):
             outcomes = self.race(invite(self.alice), invite(self.sam))
         self.assertEqual(outcomes, [None, None])
         self.assertEqual(Invitation.objects.filter(organization=self.org, email="new@example.org").count(), 1)
+
+    def test_a_decline_and_a_cancellation_at_once_cancel_once(self) -> None:
+        # Both take the organization's lock; the second sees the invitation as the first left it.
+        services.member_invite(actor=Principal(self.alice), org=self.org, email="bob@example.org", role="read")
+        bob = make_user("bob@example.org", "Bob")
+        invitation = Invitation.objects.get(email="bob@example.org")
+        cancel = services._cancel_locked
+
+        def slow_cancel(actor: Principal | None, pending: Invitation) -> None:
+            time.sleep(RACE_WINDOW)
+            cancel(actor, pending)
+
+        with mock.patch.object(services, "_cancel_locked", slow_cancel):
+            outcomes = self.race(
+                lambda: services.invitation_decline(actor=Principal(bob), invitation=invitation),
+                self.remove(self.alice, "bob@example.org"),
+            )
+        self.assertEqual(outcomes.count(None), 1, outcomes)
+        self.assertIsInstance([o for o in outcomes if o is not None][0], (InvitationNotFound, MemberNotFound))
+        cancellations = AuditEvent.objects.filter(org_id=self.org.id, record_id=str(invitation.pk), operation="UPDATE")
+        self.assertEqual(cancellations.count(), 1)

@@ -163,11 +163,11 @@ class MembersQueryCountsTestCase(QueryCountTestCase):
         self.assertEqual(len(r.json()["data"]), 4 + MANY + 1 + MANY)
 
     def test_invite(self) -> None:
-        # Key with organization and role; the lock, then the address's membership and account (read after
-        # the lock, never with it: tests/test_concurrency.py); the pending invitation, the invitation and
+        # Key with organization and role; the lock, then the address's membership, account and pending
+        # invitation (read after the lock, never with it: tests/test_concurrency.py); the invitation and
         # its audit event; the invitation email, stored with it; savepoints.
         # (Sent by a task after the commit: with the immediate backend of the tests, no query of its own.)
-        with self.captureOnCommitCallbacks(execute=True), self.assertNumQueries(9 + WEBHOOK_LOOKUP):
+        with self.captureOnCommitCallbacks(execute=True), self.assertNumQueries(8 + WEBHOOK_LOOKUP):
             r = self.post(MEMBERS_URL, {"orgId": self.org.id, "email": "new@example.org", "role": "read"},
                           key=self.key["all"])  # fmt: skip
         self.assertEqual(r.status_code, 200, r.content)
@@ -189,9 +189,9 @@ class MembersQueryCountsTestCase(QueryCountTestCase):
 
     def test_cancel_an_invitation(self) -> None:
         add_invitations(self.org, 1, "cancelled-")
-        # Key with organization and role; the lock, then the (absent) membership; the pending invitation,
-        # locked; its update and audit event; savepoints. No savepoint of its own, no second read.
-        with self.assertNumQueries(8 + WEBHOOK_LOOKUP):
+        # Key with organization and role; the lock, then the (absent) membership and the pending
+        # invitation; its update and audit event; savepoints. No savepoint of its own, no second read.
+        with self.assertNumQueries(7 + WEBHOOK_LOOKUP):
             r = self.delete(MEMBERS_URL, {"orgId": self.org.id, "email": "cancelled-0@example.org"},
                             key=self.key["all"])  # fmt: skip
         self.assertEqual(r.status_code, 200, r.content)
