@@ -30,7 +30,6 @@ import hashlib
 import ipaddress
 import logging
 import os
-import select
 import sqlite3
 import threading
 import time
@@ -49,6 +48,7 @@ from redis.exceptions import NoScriptError
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from capgo_org.sockets import idle_and_clean
 from organizations.models import ApiKey, RateLimitCounter
 
 logger = logging.getLogger("organizations.ratelimit")
@@ -200,14 +200,8 @@ def _connection(backend: RedisCache) -> Any:
         pool = backend._cache.get_client(write=True).connection_pool
         held = backend.__dict__["_capgo_connection"] = (os.getpid(), pool.get_connection())
     connection = held[1]
-    sock = connection._sock
-    if sock is not None:
-        try:
-            readable, _writable, _failed = select.select([sock], [], [], 0)
-        except (OSError, ValueError):
-            readable = [sock]
-        if readable:  # end of file (the server closed it) or a stray answer: start afresh
-            connection.disconnect()
+    if connection._sock is not None and not idle_and_clean(connection._sock):
+        connection.disconnect()  # the server closed it, or it holds a stray answer: start afresh
     return connection
 
 

@@ -66,10 +66,7 @@ class Columns:
         """The Python values of this slice of a row, as the ORM converts them."""
         values = list(values)
         for position, functions, column in self.converters():
-            value = values[position]
-            for function in functions:
-                value = function(value, column, connection)
-            values[position] = value
+            values[position] = _converted(values[position], functions, column)
         return values
 
     def dicts(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
@@ -80,10 +77,7 @@ class Columns:
         for position, functions, column in converters:
             name = names[position]
             for values in found:
-                value = values[name]
-                for function in functions:
-                    value = function(value, column, connection)
-                values[name] = value
+                values[name] = _converted(values[name], functions, column)
         return found
 
     def load(self, values: Sequence[Any]) -> Model:
@@ -138,11 +132,16 @@ def reader(model: type[Model], name: str) -> Callable[[Any], Any]:
     functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
 
     def read(value: Any) -> Any:
-        for function in functions:
-            value = function(value, column, connection)
-        return value
+        return _converted(value, functions, column)
 
     return read if functions else _same
+
+
+def _converted(value: Any, functions: Sequence[Converter], column: Any) -> Any:
+    """`value` as the database returned it for `column`, through the ORM's converters of that column."""
+    for function in functions:
+        value = function(value, column, connection)
+    return value
 
 
 def _same(value: Any) -> Any:

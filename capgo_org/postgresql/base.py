@@ -20,13 +20,14 @@ And it reuses cursors: a closed one goes back to its connection, empty, and the 
 from __future__ import annotations
 
 import datetime
-import select
 from typing import Any
 
 import psycopg
 from django.db.backends.postgresql import base
 from psycopg.adapt import Loader
 from psycopg.pq import Format, TransactionStatus
+
+from capgo_org.sockets import idle_and_clean
 
 TIMESTAMPTZ_OID = psycopg.adapters.types["timestamptz"].oid
 # psycopg's own loader: the compiled one when psycopg[binary] or [c] is installed.
@@ -122,8 +123,4 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return False
         if connection.info.transaction_status != TransactionStatus.IDLE:
             return False
-        try:
-            readable, _writable, _failed = select.select([connection.fileno()], [], [], 0)
-        except (OSError, ValueError):
-            return False
-        return not readable
+        return idle_and_clean(connection.fileno())
